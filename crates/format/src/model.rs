@@ -1,0 +1,202 @@
+//! An owned description: build one, write it with [`DeviceDesc::build`], read one back with
+//! [`DeviceDesc::from_description`]. `DeviceDesc::from_description(&parse(&d.build()?)?) == d`.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::error::Error;
+use crate::types::{Bus, Location};
+use crate::view::{Description, PciId};
+use crate::write::{WriteError, Writer};
+
+/// An owned device description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct DeviceDesc {
+    /// The bus.
+    pub bus: Bus,
+    /// Header flags.
+    pub flags: u32,
+    /// PCI identity (PCI bus).
+    pub pci_id: Option<PciId>,
+    /// Device-tree `compatible` strings (platform bus).
+    pub compatible: Vec<String>,
+    /// A human-readable name.
+    pub label: Option<String>,
+    /// Regions, in file order.
+    pub regions: Vec<RegionDesc>,
+    /// Interrupts, in file order.
+    pub interrupts: Vec<InterruptDesc>,
+}
+
+/// A device-tree node property entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct DtLocation {
+    /// Absolute node path.
+    pub path: String,
+    /// `DT_PROP_*`.
+    pub property: u32,
+    /// Entry of the property.
+    pub index: u32,
+}
+
+/// An owned region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct RegionDesc {
+    /// Region index.
+    pub index: u32,
+    /// Offset in the device file.
+    pub offset: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// `REGION_*` flags.
+    pub flags: u32,
+    /// Bus location.
+    pub location: Location,
+    /// Device-tree origin.
+    pub dt: Option<DtLocation>,
+    /// Human-readable name.
+    pub label: Option<String>,
+    /// Sparse mmap areas `(offset, size)`, relative to the region; `None` if unrestricted.
+    pub sparse: Option<Vec<(u64, u64)>>,
+}
+
+/// An owned interrupt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct InterruptDesc {
+    /// Interrupt index.
+    pub index: u32,
+    /// Vector count.
+    pub count: u32,
+    /// `IRQ_KIND_*`.
+    pub kind: u32,
+    /// `IRQ_*` flags.
+    pub flags: u32,
+    /// Offset of the control window.
+    pub control_offset: u64,
+    /// Device-tree origin.
+    pub dt: Option<DtLocation>,
+    /// Human-readable name.
+    pub label: Option<String>,
+}
+
+/// Why a [`DeviceDesc`] could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BuildError {
+    /// The writer refused a record (a string too long, the description too large, …).
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    /// The bytes written break a validation rule (overlapping regions, a bad BAR, …).
+    #[error("the description is invalid: {0}")]
+    Invalid(#[from] Error),
+}
+
+impl DeviceDesc {
+    /// An empty description of a device on `bus`.
+    pub fn new(bus: Bus) -> Self {
+        DeviceDesc {
+            bus,
+            flags: 0,
+            pci_id: None,
+            compatible: Vec::new(),
+            label: None,
+            regions: Vec::new(),
+            interrupts: Vec::new(),
+        }
+    }
+
+    /// Writes the description; fails if the result would not pass [`crate::parse`].
+    pub fn build(&self) -> Result<Vec<u8>, BuildError> {
+        let mut w = Writer::new(self.bus, self.flags);
+        let device = w.begin_device()?;
+        if let Some(id) = &self.pci_id {
+            w.pci_id(id)?;
+        }
+        if !self.compatible.is_empty() {
+            w.compatible(self.compatible.iter().map(String::as_str))?;
+        }
+        if let Some(label) = &self.label {
+            w.label(label)?;
+        }
+        w.end(device)?;
+        for r in &self.regions {
+            let token = w.begin_region(r.index, r.offset, r.size, r.flags)?;
+            if let Some(label) = &r.label {
+                w.label(label)?;
+            }
+            match r.location {
+                Location::None => {}
+                Location::PciBar { bar, flags } => w.pci_bar(bar, flags)?,
+                Location::PciConfig => w.pci_config()?,
+                Location::PciRom => w.pci_rom()?,
+            }
+            if let Some(dt) = &r.dt {
+                w.dt(&dt.path, dt.property, dt.index)?;
+            }
+            if let Some(areas) = &r.sparse {
+                w.sparse_mmap(areas)?;
+            }
+            w.end(token)?;
+        }
+        for i in &self.interrupts {
+            let token = w.begin_interrupt(i.index, i.count, i.kind, i.flags, i.control_offset)?;
+            if let Some(label) = &i.label {
+                w.label(label)?;
+            }
+            if let Some(dt) = &i.dt {
+                w.dt(&dt.path, dt.property, dt.index)?;
+            }
+            w.end(token)?;
+        }
+        let bytes = w.finish()?;
+        crate::parse(&bytes)?;
+        Ok(bytes)
+    }
+
+    /// The owned form of a validated description (unknown records are not kept).
+    pub fn from_description(d: &Description<'_>) -> Self {
+        let device = d.device();
+        let dt = |r: Option<crate::DtRef<'_>>| {
+            r.map(|r| DtLocation {
+                path: r.path.into(),
+                property: r.property,
+                index: r.index,
+            })
+        };
+        DeviceDesc {
+            bus: d.bus(),
+            flags: d.flags(),
+            pci_id: device.pci_id(),
+            compatible: device.compatible().map(String::from).collect(),
+            label: device.label().map(String::from),
+            regions: d
+                .regions()
+                .map(|r| RegionDesc {
+                    index: r.index,
+                    offset: r.offset,
+                    size: r.size,
+                    flags: r.flags,
+                    location: r.location(),
+                    dt: dt(r.dt()),
+                    label: r.label().map(String::from),
+                    sparse: r.sparse_areas().map(|a| a.collect()),
+                })
+                .collect(),
+            interrupts: d
+                .interrupts()
+                .map(|i| InterruptDesc {
+                    index: i.index,
+                    count: i.count,
+                    kind: i.kind,
+                    flags: i.flags,
+                    control_offset: i.control_offset,
+                    dt: dt(i.dt()),
+                    label: i.label().map(String::from),
+                })
+                .collect(),
+        }
+    }
+}
