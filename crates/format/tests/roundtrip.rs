@@ -1,0 +1,231 @@
+//! Property tests: `parse(build(x)) == x` for generated valid descriptions, and parse never
+//! panics on arbitrary or mutated bytes.
+
+use devfd_format::model::{DeviceDesc, DtLocation, InterruptDesc, RegionDesc};
+use devfd_format::wire::*;
+use devfd_format::{Bus, Location, PciId, parse};
+use proptest::prelude::*;
+
+fn label() -> impl Strategy<Value = Option<String>> {
+    proptest::option::of("[a-zA-Z0-9 _\u{e9}\u{3bb}-]{1,24}")
+}
+
+fn dt(property: u32) -> impl Strategy<Value = Option<DtLocation>> {
+    proptest::option::of(
+        ("(/[a-z0-9@,._-]{1,12}){1,3}", 0u32..8).prop_map(move |(path, index)| DtLocation {
+            path,
+            property,
+            index,
+        }),
+    )
+}
+
+#[derive(Debug, Clone)]
+struct RegionSeed {
+    size_pages: u64,
+    gap_pages: u64,
+    small: Option<u64>,
+    flags: u32,
+    location: u8,
+    bar_flags: u32,
+    dt: Option<DtLocation>,
+    label: Option<String>,
+    sparse: bool,
+}
+
+fn region_seed() -> impl Strategy<Value = RegionSeed> {
+    (
+        1u64..64,
+        0u64..4,
+        proptest::option::of(1u64..4096),
+        0u32..8,
+        0u8..4,
+        prop_oneof![
+            Just(0),
+            Just(BAR_MEM64),
+            Just(BAR_MEM64 | BAR_PREFETCH),
+            Just(BAR_IO)
+        ],
+        dt(DT_PROP_REG),
+        label(),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(size_pages, gap_pages, small, flags, location, bar_flags, dt, label, sparse)| {
+                RegionSeed {
+                    size_pages,
+                    gap_pages,
+                    small,
+                    flags,
+                    location,
+                    bar_flags,
+                    dt,
+                    label,
+                    sparse,
+                }
+            },
+        )
+}
+
+fn irq_seed() -> impl Strategy<Value = (u32, u32, u32, Option<DtLocation>, Option<String>)> {
+    (1u32..64, 1u32..7, 0u32..8, dt(DT_PROP_INTERRUPTS), label())
+}
+
+/// Lays seeds out in a valid description: offsets ascend from 1 MiB, BARs are unique.
+fn assemble(
+    bus: Bus,
+    pci: PciId,
+    compatible: Vec<String>,
+    dev_label: Option<String>,
+    regions: Vec<RegionSeed>,
+    irqs: Vec<(u32, u32, u32, Option<DtLocation>, Option<String>)>,
+) -> DeviceDesc {
+    let mut d = DeviceDesc::new(bus);
+    match bus {
+        Bus::Pci => d.pci_id = Some(pci),
+        _ => d.compatible = compatible,
+    }
+    d.label = dev_label;
+    let mut next = 0x10_0000u64;
+    let mut next_bar = 0u8;
+    let (mut config, mut rom) = (false, false);
+    for (index, s) in regions.into_iter().enumerate() {
+        let mmap = s.flags & REGION_MMAP != 0;
+        let size = match s.small {
+            Some(n) if !mmap => n,
+            _ => s.size_pages * PAGE_SIZE,
+        };
+        let offset = next + s.gap_pages * PAGE_SIZE;
+        let mut location = Location::None;
+        if bus == Bus::Pci {
+            location = match s.location {
+                1 if next_bar < 6 => {
+                    next_bar += 1;
+                    Location::PciBar {
+                        bar: next_bar - 1,
+                        flags: s.bar_flags,
+                    }
+                }
+                2 if !config && !mmap => {
+                    config = true;
+                    Location::PciConfig
+                }
+                3 if !rom => {
+                    rom = true;
+                    Location::PciRom
+                }
+                _ => Location::None,
+            };
+        }
+        let size = if location == Location::PciConfig {
+            4096
+        } else {
+            size
+        };
+        let sparse = (mmap && s.sparse).then(|| vec![(0, PAGE_SIZE.min(size))]);
+        d.regions.push(RegionDesc {
+            index: index as u32 * 3,
+            offset,
+            size,
+            flags: s.flags,
+            location,
+            dt: s.dt,
+            label: s.label,
+            sparse,
+        });
+        next = offset + size.div_ceil(PAGE_SIZE) * PAGE_SIZE;
+    }
+    for (index, (count, kind, flags, dt, label)) in irqs.into_iter().enumerate() {
+        let kind = if bus != Bus::Pci && kind <= IRQ_KIND_MSIX {
+            IRQ_KIND_WIRED
+        } else {
+            kind
+        };
+        d.interrupts.push(InterruptDesc {
+            index: index as u32,
+            count,
+            kind,
+            flags,
+            control_offset: next,
+            dt,
+            label,
+        });
+        next += u64::from(count) * IRQ_CONTROL_STRIDE;
+    }
+    d
+}
+
+fn device() -> impl Strategy<Value = DeviceDesc> {
+    (
+        prop_oneof![Just(Bus::Pci), Just(Bus::Platform)],
+        any::<(u16, u16, u16, u16, u8)>(),
+        0u32..0x100_0000,
+        proptest::collection::vec("[a-z0-9]{1,8},[a-z0-9-]{1,12}", 1..4),
+        label(),
+        proptest::collection::vec(region_seed(), 0..10),
+        proptest::collection::vec(irq_seed(), 0..5),
+    )
+        .prop_map(
+            |(bus, (v, dv, sv, sd, rev), class, compatible, l, regions, irqs)| {
+                let pci = PciId {
+                    vendor: v,
+                    device: dv,
+                    subsystem_vendor: sv,
+                    subsystem_device: sd,
+                    class,
+                    revision: rev,
+                };
+                assemble(bus, pci, compatible, l, regions, irqs)
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn build_then_parse_gives_back_the_model(model in device()) {
+        let bytes = model.build().expect("generated descriptions are valid");
+        let d = parse(&bytes).expect("built descriptions parse");
+        prop_assert_eq!(&DeviceDesc::from_description(&d), &model);
+        // And the bytes are canonical: building the parsed model gives the same bytes.
+        prop_assert_eq!(DeviceDesc::from_description(&d).build().unwrap(), bytes.clone());
+        // Every region and interrupt is found by its lookups.
+        for r in &model.regions {
+            prop_assert_eq!(d.region(r.index).map(|v| (v.offset, v.size)), Some((r.offset, r.size)));
+            if let Location::PciBar { bar, .. } = r.location {
+                prop_assert_eq!(d.pci_bar(bar).map(|v| v.index), Some(r.index));
+            }
+            if let Some(dt) = &r.dt {
+                prop_assert!(d.dt_region(&dt.path, dt.index).is_some());
+            }
+        }
+        for i in &model.interrupts {
+            prop_assert_eq!(d.interrupt(i.index).map(|v| v.count), Some(i.count));
+        }
+        prop_assert_eq!(d.flat().count(), model.regions.len() + model.interrupts.len());
+        prop_assert_eq!(devfd_format::desc_len_from_prologue(&bytes[..PROLOGUE_LEN]).unwrap(), bytes.len());
+    }
+
+    #[test]
+    fn mutated_descriptions_never_panic(model in device(), edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8)) {
+        let mut bytes = model.build().unwrap();
+        for (at, v) in edits {
+            let i = at.index(bytes.len());
+            bytes[i] = v;
+        }
+        if let Ok(d) = parse(&bytes) {
+            // Whatever still parses must survive parse -> model -> build -> parse.
+            let again = DeviceDesc::from_description(&d);
+            let rebuilt = again.build().expect("a parsed description rebuilds");
+            prop_assert_eq!(DeviceDesc::from_description(&parse(&rebuilt).unwrap()), again);
+        }
+        devfd_format::lint(&bytes, &mut |_| {});
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = parse(&bytes);
+        devfd_format::lint(&bytes, &mut |_| {});
+    }
+}
