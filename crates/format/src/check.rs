@@ -3,19 +3,26 @@
 //! Framing errors (a broken header or `rec_len`) stop validation: nothing after them can be
 //! located. Every other rule is reported through [`Checker::report`], which either stops at the
 //! first error ([`crate::parse`]) or collects them all ([`crate::lint`]).
+//!
+//! One pass over the records checks each record and collects the ranges regions and interrupt
+//! windows claim; a sort of those ranges then finds duplicates and overlaps in O(n log n).
 
 use zerocopy::FromBytes;
 
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, RecordRef};
 use crate::record::{RawRecord, RecordIter};
-use crate::types::{Bus, Location};
-use crate::view::{Description, Interrupt, Region};
+use crate::types::Bus;
+use crate::view::{Description, Interrupt, LocationCache, RecordSlot, Region};
 use crate::wire::*;
 
 /// Smallest valid description: header, an empty DEVICE record and END.
 pub const MIN_DESC_LEN: usize = HEADER_LEN + RECORD_HEADER_LEN + DEVICE_BODY_LEN + END_REC_LEN;
 /// `rec_len` of END.
 const END_REC_LEN: usize = 16;
+/// Largest end of a range in the device file: offsets are signed 64-bit (`off_t`).
+const MAX_FILE_OFFSET: u64 = 1 << 63;
+/// Register-like access is naturally aligned relative to the file, so regions start 8-aligned.
+const REGION_ALIGN: u64 = 8;
 
 pub(crate) struct Checker<'s> {
     sink: Option<&'s mut dyn FnMut(Error)>,
@@ -41,14 +48,86 @@ impl<'s> Checker<'s> {
         }
     }
 
+    #[inline]
     fn check(&mut self, ok: bool, e: impl FnOnce() -> Error) -> Result<(), Error> {
         if ok { Ok(()) } else { self.report(e()) }
     }
 }
 
 const fn align8(n: usize) -> usize {
-    // Callers pass lengths bounded by MAX_STRING_LEN or small constants: no overflow.
+    // Callers pass lengths bounded by MAX_DESC_LEN-sized slices or small constants.
     (n.saturating_add(7)) & !7
+}
+
+/// What the fixed prologue (SPEC.md §2.3) says.
+pub(crate) struct Prologue {
+    pub bus: Bus,
+    pub version: u32,
+    pub flags: u32,
+    pub desc_len: u32,
+    pub region_count: u32,
+    pub interrupt_count: u32,
+}
+
+/// Checks the header and the DEVICE prologue: magic, version, first record, `desc_len` limits.
+pub(crate) fn prologue(bytes: &[u8]) -> Result<Prologue, Error> {
+    let too_short = |needed| {
+        let kind = ErrorKind::TooShort {
+            needed,
+            available: bytes.len(),
+        };
+        Error::at(kind, bytes.len(), None)
+    };
+    let (header, _) = FileHeader::read_from_prefix(bytes).map_err(|_| too_short(HEADER_LEN))?;
+    let magic = header.magic.get();
+    let [m0, m1, m2, code] = magic.to_le_bytes();
+    let bus = match Bus::from_code(code) {
+        Some(bus) if [m0, m1, m2] == MAGIC_PREFIX => bus,
+        _ => return Err(Error::at(ErrorKind::BadMagic { found: magic }, 0, None)),
+    };
+    let version = header.version.get();
+    let (major, minor) = ((version >> 16) as u16, version as u16);
+    if major != VERSION_MAJOR {
+        let kind = ErrorKind::UnsupportedVersion { major, minor };
+        return Err(Error::at(kind, 4, None));
+    }
+    let rest = bytes
+        .get(HEADER_LEN..PROLOGUE_LEN)
+        .ok_or_else(|| too_short(PROLOGUE_LEN))?;
+    let (first, body) =
+        RecordHeader::read_from_prefix(rest).map_err(|_| too_short(PROLOGUE_LEN))?;
+    let first_type = first.rtype.get();
+    if first_type & !TYPE_MUST_UNDERSTAND != REC_DEVICE {
+        let kind = ErrorKind::FirstRecordNotDevice { rtype: first_type };
+        return Err(Error::at(kind, HEADER_LEN, None));
+    }
+    let (device, _) = DeviceBody::read_from_prefix(body).map_err(|_| too_short(PROLOGUE_LEN))?;
+    let desc_len = device.desc_len.get();
+    const DESC_LEN_AT: usize = HEADER_LEN + RECORD_HEADER_LEN;
+    let fail = |kind| Err(Error::at(kind, DESC_LEN_AT, None));
+    if (desc_len as usize) < MIN_DESC_LEN {
+        return fail(ErrorKind::DescLenTooSmall {
+            desc_len,
+            min: MIN_DESC_LEN,
+        });
+    }
+    if desc_len as usize > MAX_DESC_LEN {
+        return fail(ErrorKind::DescLenTooLarge {
+            desc_len,
+            max: MAX_DESC_LEN,
+        });
+    }
+    if desc_len % 8 != 4 {
+        return fail(ErrorKind::DescLenMisaligned { desc_len });
+    }
+    Ok(Prologue {
+        bus,
+        version,
+        flags: header.flags.get(),
+        desc_len,
+        region_count: device.region_count.get(),
+        interrupt_count: device.interrupt_count.get(),
+    })
 }
 
 /// Validates a whole description; see [`crate::parse`].
@@ -56,92 +135,32 @@ pub(crate) fn validate<'a>(
     bytes: &'a [u8],
     ck: &mut Checker<'_>,
 ) -> Result<Description<'a>, Error> {
-    let too_short = |needed| {
-        Error::at(
-            ErrorKind::TooShort {
-                needed,
-                available: bytes.len(),
-            },
-            bytes.len(),
-            None,
-        )
-    };
-    let (header, _) = FileHeader::read_from_prefix(bytes).map_err(|_| too_short(HEADER_LEN))?;
-    let magic = header.magic.get();
-    let [m0, m1, m2, code] = magic.to_le_bytes();
-    let bus = match Bus::from_code(code) {
-        Some(bus) if [m0, m1, m2] == MAGIC_PREFIX => bus,
-        _ => {
-            return Err(Error::at(ErrorKind::BadMagic { found: magic }, 0, None));
-        }
-    };
-    let version = header.version.get();
-    let (major, minor) = ((version >> 16) as u16, version as u16);
-    if major != VERSION_MAJOR {
-        return Err(Error::at(
-            ErrorKind::UnsupportedVersion { major, minor },
-            4,
-            None,
-        ));
-    }
-    let flags = header.flags.get();
+    let p = prologue(bytes)?;
+    let flags = p.flags;
     ck.check(flags & FLAGS_MUST_UNDERSTAND == 0, || {
-        Error::at(
-            ErrorKind::UnknownHeaderFlags {
-                flags: flags & FLAGS_MUST_UNDERSTAND,
-            },
-            8,
-            None,
-        )
+        let kind = ErrorKind::UnknownHeaderFlags {
+            flags: flags & FLAGS_MUST_UNDERSTAND,
+        };
+        Error::at(kind, 8, None)
     })?;
-
-    // The prologue: header, DEVICE record header and body (SPEC.md §2.3).
-    let prologue = bytes
-        .get(HEADER_LEN..PROLOGUE_LEN)
-        .ok_or_else(|| too_short(PROLOGUE_LEN))?;
-    let (first, body) =
-        RecordHeader::read_from_prefix(prologue).map_err(|_| too_short(PROLOGUE_LEN))?;
-    let first_type = first.rtype.get();
-    if first_type & !TYPE_MUST_UNDERSTAND != REC_DEVICE {
-        return Err(Error::at(
-            ErrorKind::FirstRecordNotDevice { rtype: first_type },
-            HEADER_LEN,
-            None,
-        ));
-    }
-    let (device, _) = DeviceBody::read_from_prefix(body).map_err(|_| too_short(PROLOGUE_LEN))?;
-    let desc_len = device.desc_len.get();
-    const DESC_LEN_AT: usize = HEADER_LEN + RECORD_HEADER_LEN;
-    let len_err = |kind| Err(Error::at(kind, DESC_LEN_AT, None));
-    if (desc_len as usize) < MIN_DESC_LEN {
-        return len_err(ErrorKind::DescLenTooSmall {
-            desc_len,
-            min: MIN_DESC_LEN,
-        });
-    }
-    if desc_len as usize > MAX_DESC_LEN {
-        return len_err(ErrorKind::DescLenTooLarge {
-            desc_len,
-            max: MAX_DESC_LEN,
-        });
-    }
-    if desc_len % 8 != 4 {
-        return len_err(ErrorKind::DescLenMisaligned { desc_len });
-    }
+    let desc_len = p.desc_len;
     let Some(bytes) = bytes.get(..desc_len as usize) else {
-        return len_err(ErrorKind::Truncated {
+        let kind = ErrorKind::Truncated {
             desc_len,
             available: bytes.len(),
-        });
+        };
+        return Err(Error::at(kind, HEADER_LEN + RECORD_HEADER_LEN, None));
     };
 
     let mut walk = Walk {
-        bus,
+        bus: p.bus,
         desc_len,
         records: 0,
         regions: 0,
         interrupts: 0,
         end_seen: false,
+        locations: LocationCache::default(),
+        spans: Spans::new(),
     };
     let records = RecordIter::top_level(bytes.get(HEADER_LEN..).unwrap_or(&[]), HEADER_LEN);
     for (position, record) in records.enumerate() {
@@ -155,19 +174,11 @@ pub(crate) fn validate<'a>(
         match record.type_code() {
             REC_DEVICE if position == 0 => walk.device(&record, ck)?,
             REC_DEVICE => ck.report(record.error(ErrorKind::Duplicate { rtype: REC_DEVICE }, 0))?,
-            REC_REGION => {
-                walk.regions = walk.regions.saturating_add(1);
-                walk.region(&record, ck)?;
-            }
-            REC_INTERRUPT => {
-                walk.interrupts = walk.interrupts.saturating_add(1);
-                walk.interrupt(&record, ck)?;
-            }
+            REC_REGION => walk.region(&record, ck)?,
+            REC_INTERRUPT => walk.interrupt(&record, ck)?,
             REC_END => {
                 walk.end_seen = true;
-                ck.check(record.flags & FLAGS_MUST_UNDERSTAND == 0, || {
-                    unknown_flags(&record, record.flags)
-                })?;
+                walk.no_flags(&record, 0, ck)?;
                 fixed_leaf(&record, 0, ck)?;
             }
             _ => walk.other(&record, "at top level", 1, ck)?,
@@ -176,22 +187,11 @@ pub(crate) fn validate<'a>(
     ck.check(walk.end_seen, || {
         Error::at(ErrorKind::MissingEnd { desc_len }, desc_len as usize, None)
     })?;
-    for (what, declared, actual, at, max) in [
-        (
-            "regions",
-            device.region_count.get(),
-            walk.regions,
-            28,
-            MAX_REGIONS,
-        ),
-        (
-            "interrupts",
-            device.interrupt_count.get(),
-            walk.interrupts,
-            32,
-            MAX_INTERRUPTS,
-        ),
-    ] {
+    let counts = [
+        ("regions", p.region_count, walk.regions, 28),
+        ("interrupts", p.interrupt_count, walk.interrupts, 32),
+    ];
+    for (what, declared, actual, at) in counts {
         ck.check(declared == actual, || {
             Error::at(
                 ErrorKind::CountMismatch {
@@ -203,50 +203,31 @@ pub(crate) fn validate<'a>(
                 None,
             )
         })?;
-        if actual as usize > max {
-            // Reported once; the pairwise checks below are skipped to keep work bounded.
-            ck.report(Error::at(
-                ErrorKind::TooMany {
-                    what,
-                    max: max as u32,
-                },
-                at,
-                None,
-            ))?;
-            return Err(Error::at(
-                ErrorKind::TooMany {
-                    what,
-                    max: max as u32,
-                },
-                at,
-                None,
-            ));
-        }
     }
 
     let desc = Description {
         bytes,
-        bus,
-        version,
+        bus: p.bus,
+        version: p.version,
         flags,
         region_count: walk.regions,
         interrupt_count: walk.interrupts,
+        locations: walk.locations,
     };
-    cross_check(&desc, ck)?;
+    walk.spans.cross_check(&desc, ck)?;
     Ok(desc)
-}
-
-struct Walk {
-    bus: Bus,
-    desc_len: u32,
-    records: usize,
-    regions: u32,
-    interrupts: u32,
-    end_seen: bool,
 }
 
 fn unknown_flags(record: &RawRecord<'_>, flags: u32) -> Error {
     record.error(ErrorKind::UnknownFlags { flags }, 8)
+}
+
+fn too_small(record: &RawRecord<'_>, body_len: usize) -> Error {
+    let kind = ErrorKind::RecLenTooSmall {
+        rec_len: record.rec_len() as u32,
+        min: RECORD_HEADER_LEN.saturating_add(body_len),
+    };
+    record.error(kind, 4)
 }
 
 /// Checks that a leaf record has exactly its fixed body plus zero padding; returns the body.
@@ -266,25 +247,13 @@ fn fixed_leaf<'a>(
     }
     let content = record.content();
     let (body, padding) = content.split_at_checked(body_len).unwrap_or((content, &[]));
-    zero_padding(
-        record,
-        padding,
-        RECORD_HEADER_LEN.saturating_add(body_len),
-        ck,
-    )?;
-    Ok(Some(body))
-}
-
-fn zero_padding(
-    record: &RawRecord<'_>,
-    padding: &[u8],
-    at: usize,
-    ck: &mut Checker<'_>,
-) -> Result<(), Error> {
     if let Some(pos) = padding.iter().position(|&b| b != 0) {
-        ck.report(record.error(ErrorKind::NonZeroPadding, at.saturating_add(pos)))?;
+        let at = RECORD_HEADER_LEN
+            .saturating_add(body_len)
+            .saturating_add(pos);
+        ck.report(record.error(ErrorKind::NonZeroPadding, at))?;
     }
-    Ok(())
+    Ok(Some(body))
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -297,24 +266,19 @@ enum StringRule {
     DtList,
 }
 
-/// Checks a string-carrying sub-record (SPEC.md §5.3).
+/// Checks a string-carrying sub-record (SPEC.md §4.2).
 fn string_leaf(
     record: &RawRecord<'_>,
     rule: StringRule,
     ck: &mut Checker<'_>,
 ) -> Result<(), Error> {
-    let content = record.content();
-    let Ok((head, _)) = StringBody::read_from_prefix(content) else {
-        let kind = ErrorKind::RecLenTooSmall {
-            rec_len: record.rec_len() as u32,
-            min: RECORD_HEADER_LEN + STRING_BODY_LEN,
-        };
-        return ck.report(record.error(kind, 4));
+    let Ok((head, _)) = StringBody::read_from_prefix(record.content()) else {
+        return ck.report(too_small(record, STRING_BODY_LEN));
     };
     let len = head.len.get();
     const DATA_AT: usize = RECORD_HEADER_LEN + STRING_BODY_LEN;
     let room = record.rec_len().saturating_sub(DATA_AT);
-    if len == 0 || len > MAX_STRING_LEN || len as usize > room {
+    if !(2..=MAX_STRING_LEN).contains(&len) || len as usize > room {
         let kind = ErrorKind::BadStringLen {
             len,
             max: MAX_STRING_LEN,
@@ -334,7 +298,11 @@ fn string_leaf(
     }
     let nul_ok = match rule {
         // A list's entries are separated by NULs, but none may be empty.
-        StringRule::DtList => text.first() != Some(&0) && !text.windows(2).any(|w| w == [0, 0]),
+        StringRule::DtList => {
+            text.first() != Some(&0)
+                && text.last() != Some(&0)
+                && !text.windows(2).any(|w| w == [0, 0])
+        }
         _ => !text.contains(&0),
     };
     if !nul_ok {
@@ -386,6 +354,17 @@ fn once(seen: &mut bool, record: &RawRecord<'_>, ck: &mut Checker<'_>) -> Result
     Ok(true)
 }
 
+struct Walk {
+    bus: Bus,
+    desc_len: u32,
+    records: usize,
+    regions: u32,
+    interrupts: u32,
+    end_seen: bool,
+    locations: LocationCache,
+    spans: Spans,
+}
+
 impl Walk {
     fn count_record(&mut self, record: &RawRecord<'_>) -> Result<(), Error> {
         self.records = self.records.saturating_add(1);
@@ -401,6 +380,16 @@ impl Walk {
             return Ok(false);
         }
         Ok(true)
+    }
+
+    fn no_flags(
+        &self,
+        record: &RawRecord<'_>,
+        known: u32,
+        ck: &mut Checker<'_>,
+    ) -> Result<(), Error> {
+        let unknown = record.flags & FLAGS_MUST_UNDERSTAND & !known;
+        ck.check(unknown == 0, || unknown_flags(record, unknown))
     }
 
     /// A record this parent does not define: misplaced, too deep, skipped or rejected.
@@ -441,9 +430,10 @@ impl Walk {
     }
 
     fn device(&mut self, record: &RawRecord<'_>, ck: &mut Checker<'_>) -> Result<(), Error> {
-        ck.check(record.flags & FLAGS_MUST_UNDERSTAND == 0, || {
-            unknown_flags(record, record.flags & FLAGS_MUST_UNDERSTAND)
-        })?;
+        if record.rec_len() < RECORD_HEADER_LEN + DEVICE_BODY_LEN {
+            return ck.report(too_small(record, DEVICE_BODY_LEN));
+        }
+        self.no_flags(record, 0, ck)?;
         let mut seen = Seen::default();
         for sub in record.children(DEVICE_BODY_LEN) {
             let sub = sub?;
@@ -484,16 +474,6 @@ impl Walk {
             Bus::Other(_) => (false, ""),
         };
         ck.check(!missing, || record.error(ErrorKind::Missing { what }, 0))
-    }
-
-    fn no_flags(
-        &self,
-        record: &RawRecord<'_>,
-        known: u32,
-        ck: &mut Checker<'_>,
-    ) -> Result<(), Error> {
-        let unknown = record.flags & FLAGS_MUST_UNDERSTAND & !known;
-        ck.check(unknown == 0, || unknown_flags(record, unknown))
     }
 
     /// Sub-records shared by REGION and INTERRUPT: DT_PATH, DT_INDEX, LABEL.
@@ -560,13 +540,17 @@ impl Walk {
     }
 
     fn region(&mut self, record: &RawRecord<'_>, ck: &mut Checker<'_>) -> Result<(), Error> {
+        self.regions = self.regions.saturating_add(1);
+        if self.regions as usize > MAX_REGIONS {
+            let kind = ErrorKind::TooMany {
+                what: "regions",
+                max: MAX_REGIONS as u32,
+            };
+            return Err(record.error(kind, 0));
+        }
         self.no_flags(record, REGION_KNOWN_FLAGS, ck)?;
         let Some(region) = Region::from_record(*record) else {
-            let kind = ErrorKind::RecLenTooSmall {
-                rec_len: record.rec_len() as u32,
-                min: RECORD_HEADER_LEN + REGION_BODY_LEN,
-            };
-            return ck.report(record.error(kind, 4));
+            return ck.report(too_small(record, REGION_BODY_LEN));
         };
         let (index, offset, size) = (region.index, region.offset, region.size);
         const BODY: usize = RECORD_HEADER_LEN;
@@ -574,18 +558,28 @@ impl Walk {
             record.error(ErrorKind::ZeroSize { index }, BODY + 8)
         })?;
         self.range_rules("region", index, offset, size, record, ck)?;
-        if region.mmappable() {
-            let aligned = offset % PAGE_SIZE == 0 && size % PAGE_SIZE == 0;
-            ck.check(aligned, || {
-                let kind = ErrorKind::Misaligned {
-                    what: "mmap region",
-                    offset,
-                    size,
-                    align: PAGE_SIZE,
-                };
-                record.error(kind, BODY)
-            })?;
-        }
+        let align = if region.mmappable() {
+            PAGE_SIZE
+        } else {
+            REGION_ALIGN
+        };
+        let aligned = offset.is_multiple_of(align) && (!region.mmappable() || size % PAGE_SIZE == 0);
+        ck.check(aligned, || {
+            let what = if region.mmappable() {
+                "mmap region"
+            } else {
+                "region"
+            };
+            let kind = ErrorKind::Misaligned {
+                what,
+                offset,
+                size,
+                align,
+            };
+            record.error(kind, BODY)
+        })?;
+        self.spans
+            .push(Span::new(SpanKind::Region, index, offset, size, record));
         let mut seen = Seen::default();
         for sub in record.children(REGION_BODY_LEN) {
             let sub = sub?;
@@ -626,19 +620,42 @@ impl Walk {
         region: &Region<'_>,
         ck: &mut Checker<'_>,
     ) -> Result<(), Error> {
+        let at = RecordSlot {
+            offset: region.record().offset as u32,
+            position: region.record().at.index,
+        };
+        let duplicate = |ck: &mut Checker<'_>, what| {
+            ck.report(
+                region
+                    .record()
+                    .error(ErrorKind::DuplicateLocation { what }, 0),
+            )
+        };
         match code {
             REC_PCI_BAR => {
                 self.no_flags(sub, BAR_KNOWN_FLAGS, ck)?;
+                let Some(body) = fixed_leaf(sub, PCI_BAR_BODY_LEN, ck)? else {
+                    return Ok(());
+                };
+                let bar = PciBarBody::read_from_prefix(body).map_or(0, |(b, _)| b.bar.get());
+                if bar >= PCI_BAR_COUNT {
+                    let kind = ErrorKind::BarOutOfRange { bar };
+                    return ck.report(sub.error(kind, RECORD_HEADER_LEN));
+                }
                 let flags = sub.flags;
-                ck.check(
-                    flags & BAR_IO == 0 || flags & (BAR_MEM64 | BAR_PREFETCH) == 0,
-                    || sub.error(ErrorKind::BadBarFlags { flags }, 8),
-                )?;
-                if let Some(body) = fixed_leaf(sub, PCI_BAR_BODY_LEN, ck)? {
-                    let bar = PciBarBody::read_from_prefix(body).map_or(0, |(b, _)| b.bar.get());
-                    ck.check(bar < PCI_BAR_COUNT, || {
-                        sub.error(ErrorKind::BarOutOfRange { bar }, RECORD_HEADER_LEN)
-                    })?;
+                let io_conflict = flags & BAR_IO != 0 && flags & (BAR_MEM64 | BAR_PREFETCH) != 0;
+                let mem64 = flags & BAR_MEM64 != 0;
+                if io_conflict || (mem64 && bar == PCI_BAR_COUNT - 1) {
+                    return ck.report(sub.error(ErrorKind::BadBarFlags { flags }, 8));
+                }
+                // A 64-bit BAR also occupies the next BAR slot.
+                let slots = if mem64 { 0b11u8 << bar } else { 1u8 << bar };
+                if self.locations.bar_slots & slots != 0 {
+                    return duplicate(ck, "PCI BAR");
+                }
+                self.locations.bar_slots |= slots;
+                if let Some(slot) = self.locations.bars.get_mut(bar as usize) {
+                    *slot = at;
                 }
             }
             REC_PCI_CONFIG => {
@@ -650,10 +667,18 @@ impl Walk {
                         .record()
                         .error(ErrorKind::BadConfigSize { size }, RECORD_HEADER_LEN + 8)
                 })?;
+                if self.locations.config.offset != 0 {
+                    return duplicate(ck, "PCI config space");
+                }
+                self.locations.config = at;
             }
             _ => {
                 self.no_flags(sub, 0, ck)?;
                 fixed_leaf(sub, 0, ck)?;
+                if self.locations.rom.offset != 0 {
+                    return duplicate(ck, "PCI ROM");
+                }
+                self.locations.rom = at;
             }
         }
         Ok(())
@@ -674,13 +699,12 @@ impl Walk {
             sub.error(kind, 0)
         })?;
         let Ok((head, _)) = SparseMmapBody::read_from_prefix(sub.content()) else {
-            let kind = ErrorKind::RecLenTooSmall {
-                rec_len: sub.rec_len() as u32,
-                min: RECORD_HEADER_LEN + SPARSE_MMAP_BODY_LEN,
-            };
-            return ck.report(sub.error(kind, 4));
+            return ck.report(too_small(sub, SPARSE_MMAP_BODY_LEN));
         };
         let count = head.count.get();
+        if count == 0 {
+            return ck.report(sub.error(ErrorKind::NoSparseAreas, RECORD_HEADER_LEN));
+        }
         if count > MAX_SPARSE_AREAS {
             let kind = ErrorKind::TooMany {
                 what: "sparse areas",
@@ -691,9 +715,9 @@ impl Walk {
         ck.check(head.reserved.get() == 0, || {
             sub.error(ErrorKind::NonZeroReserved, RECORD_HEADER_LEN + 4)
         })?;
-        let body_len =
-            SPARSE_MMAP_BODY_LEN.saturating_add((count as usize).saturating_mul(SPARSE_AREA_LEN));
-        let Some(body) = fixed_leaf(sub, body_len, ck)? else {
+        let areas_len = (count as usize).saturating_mul(SPARSE_AREA_LEN);
+        let Some(body) = fixed_leaf(sub, SPARSE_MMAP_BODY_LEN.saturating_add(areas_len), ck)?
+        else {
             return Ok(());
         };
         let areas = body.get(SPARSE_MMAP_BODY_LEN..).unwrap_or(&[]);
@@ -724,12 +748,12 @@ impl Walk {
             ck.check(area == 0 || offset >= previous_end, || {
                 sub.error(ErrorKind::SparseOrder { area }, at)
             })?;
-            previous_end = end.unwrap_or(u64::MAX);
+            previous_end = previous_end.max(end.unwrap_or(u64::MAX));
         }
         Ok(())
     }
 
-    /// Rules every range of the device file obeys: no wrap, no overlap with the description.
+    /// Rules every range of the device file obeys: no wrap, below 2^63, after the description.
     fn range_rules(
         &self,
         what: &'static str,
@@ -740,7 +764,10 @@ impl Walk {
         ck: &mut Checker<'_>,
     ) -> Result<(), Error> {
         let at = RECORD_HEADER_LEN;
-        ck.check(offset.checked_add(size).is_some(), || {
+        let fits = offset
+            .checked_add(size)
+            .is_some_and(|end| end <= MAX_FILE_OFFSET);
+        ck.check(fits, || {
             let kind = ErrorKind::RangeWraps {
                 what,
                 index,
@@ -762,22 +789,27 @@ impl Walk {
     }
 
     fn interrupt(&mut self, record: &RawRecord<'_>, ck: &mut Checker<'_>) -> Result<(), Error> {
+        self.interrupts = self.interrupts.saturating_add(1);
+        if self.interrupts as usize > MAX_INTERRUPTS {
+            let kind = ErrorKind::TooMany {
+                what: "interrupts",
+                max: MAX_INTERRUPTS as u32,
+            };
+            return Err(record.error(kind, 0));
+        }
         self.no_flags(record, IRQ_KNOWN_FLAGS, ck)?;
         let Some(irq) = Interrupt::from_record(*record) else {
-            let kind = ErrorKind::RecLenTooSmall {
-                rec_len: record.rec_len() as u32,
-                min: RECORD_HEADER_LEN + INTERRUPT_BODY_LEN,
-            };
-            return ck.report(record.error(kind, 4));
+            return ck.report(too_small(record, INTERRUPT_BODY_LEN));
         };
         const BODY: usize = RECORD_HEADER_LEN;
-        let (index, count, kind) = (irq.index, irq.count, irq.kind);
-        ck.check((1..=MAX_VECTORS).contains(&count), || {
-            let e = ErrorKind::BadVectorCount {
-                count,
-                max: MAX_VECTORS,
-            };
-            record.error(e, BODY + 12)
+        let (index, count, kind, flags) = (irq.index, irq.count, irq.kind, irq.flags);
+        let max = match kind {
+            IRQ_KIND_INTX => 1,
+            IRQ_KIND_MSI => 32,
+            _ => MAX_VECTORS,
+        };
+        ck.check((1..=max).contains(&count), || {
+            record.error(ErrorKind::BadVectorCount { count, max }, BODY + 12)
         })?;
         match kind {
             IRQ_KIND_INTX | IRQ_KIND_MSI | IRQ_KIND_MSIX => {
@@ -786,6 +818,12 @@ impl Walk {
             IRQ_KIND_WIRED | IRQ_KIND_ERROR | IRQ_KIND_REQUEST => {}
             _ => ck.report(record.error(ErrorKind::UnknownInterruptKind { kind }, BODY + 16))?,
         }
+        let message_signalled = matches!(kind, IRQ_KIND_MSI | IRQ_KIND_MSIX);
+        let automask_ok = flags & IRQ_AUTOMASKED == 0 || flags & IRQ_MASKABLE != 0;
+        ck.check(
+            automask_ok && !(message_signalled && flags & IRQ_LEVEL != 0),
+            || record.error(ErrorKind::BadIrqFlags { flags, kind }, 8),
+        )?;
         let offset = irq.control_offset;
         let size = irq.control_size();
         self.range_rules("interrupt window", index, offset, size, record, ck)?;
@@ -798,6 +836,8 @@ impl Walk {
             };
             record.error(e, BODY)
         })?;
+        self.spans
+            .push(Span::new(SpanKind::Interrupt, index, offset, size, record));
         let mut seen = Seen::default();
         for sub in record.children(INTERRUPT_BODY_LEN) {
             let sub = sub?;
@@ -814,85 +854,225 @@ impl Walk {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Cross-record rules: unique indices, no overlapping ranges
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum SpanKind {
+    Region,
+    Interrupt,
+}
+
 /// A range of the device file claimed by a region or an interrupt control window.
 #[derive(Clone, Copy)]
 struct Span {
-    what: &'static str,
+    kind: SpanKind,
     index: u32,
     start: u64,
     end: u64,
+    offset: usize,
+    at: RecordRef,
 }
 
-fn spans<'a>(
-    desc: &Description<'a>,
-) -> impl Iterator<Item = (Span, RawRecord<'a>)> + Clone + use<'a> {
-    desc.records().filter_map(|r| {
-        if let Some(region) = Region::from_record(r) {
-            let span = Span {
-                what: "region",
-                index: region.index,
-                start: region.offset,
-                end: region.offset.saturating_add(region.size),
-            };
-            return Some((span, r));
+const EMPTY_SPAN: Span = Span {
+    kind: SpanKind::Region,
+    index: 0,
+    start: 0,
+    end: 0,
+    offset: 0,
+    at: RecordRef {
+        index: 0,
+        sub: None,
+        rtype: 0,
+    },
+};
+
+impl Span {
+    fn new(kind: SpanKind, index: u32, start: u64, size: u64, record: &RawRecord<'_>) -> Self {
+        Span {
+            kind,
+            index,
+            start,
+            end: start.saturating_add(size),
+            offset: record.offset,
+            at: record.at,
         }
-        let irq = Interrupt::from_record(r)?;
-        let span = Span {
-            what: "interrupt window",
-            index: irq.index,
-            start: irq.control_offset,
-            end: irq.control_offset.saturating_add(irq.control_size()),
+    }
+
+    fn what(&self) -> &'static str {
+        match self.kind {
+            SpanKind::Region => "region",
+            SpanKind::Interrupt => "interrupt window",
+        }
+    }
+
+    fn error(&self, kind: ErrorKind, byte: usize) -> Error {
+        Error::at(kind, self.offset.saturating_add(byte), Some(self.at))
+    }
+
+    fn index_error(&self) -> Error {
+        let (what, at) = match self.kind {
+            SpanKind::Region => ("region", 16),
+            SpanKind::Interrupt => ("interrupt", 8),
         };
-        Some((span, r))
-    })
+        let kind = ErrorKind::DuplicateIndex {
+            what,
+            index: self.index,
+        };
+        self.error(kind, RECORD_HEADER_LEN.saturating_add(at))
+    }
+
+    fn overlap_error(&self, earlier: &Span) -> Error {
+        let kind = ErrorKind::Overlap {
+            what: self.what(),
+            index: self.index,
+            other_what: earlier.what(),
+            other_index: earlier.index,
+        };
+        self.error(kind, RECORD_HEADER_LEN)
+    }
 }
 
-/// Rules between records: unique indices, unique bus locations, no overlapping ranges.
-fn cross_check(desc: &Description<'_>, ck: &mut Checker<'_>) -> Result<(), Error> {
-    for (i, (span, record)) in spans(desc).enumerate() {
-        for (other, other_record) in spans(desc).take(i) {
-            if span.what == other.what && span.index == other.index {
-                let (what, at) = if span.what == "region" {
-                    ("region", 16)
-                } else {
-                    ("interrupt", 8)
-                };
-                let kind = ErrorKind::DuplicateIndex {
-                    what,
-                    index: span.index,
-                };
-                ck.report(record.error(kind, RECORD_HEADER_LEN.saturating_add(at)))?;
-            }
-            if span.start < other.end && other.start < span.end {
-                let kind = ErrorKind::Overlap {
-                    what: span.what,
-                    index: span.index,
-                    other_what: other.what,
-                    other_index: other.index,
-                };
-                ck.report(record.error(kind, RECORD_HEADER_LEN))?;
-            }
-            if span.what == "region" && other.what == "region" {
-                location_clash(record, other_record, ck)?;
-            }
+const INLINE_SPANS: usize = 32;
+
+/// The spans of one description: inline for typical devices, on the heap (with `alloc`) or
+/// re-derived pairwise from the records (without) for large ones.
+struct Spans {
+    inline: [Span; INLINE_SPANS],
+    len: usize,
+    #[cfg(feature = "alloc")]
+    heap: alloc::vec::Vec<Span>,
+    overflow: bool,
+}
+
+impl Spans {
+    fn new() -> Self {
+        Spans {
+            inline: [EMPTY_SPAN; INLINE_SPANS],
+            len: 0,
+            #[cfg(feature = "alloc")]
+            heap: alloc::vec::Vec::new(),
+            overflow: false,
         }
+    }
+
+    fn push(&mut self, span: Span) {
+        if let Some(slot) = self.inline.get_mut(self.len) {
+            *slot = span;
+            self.len = self.len.saturating_add(1);
+            return;
+        }
+        #[cfg(feature = "alloc")]
+        {
+            if self.heap.is_empty() {
+                self.heap.extend_from_slice(&self.inline);
+            }
+            self.heap.push(span);
+        }
+        #[cfg(not(feature = "alloc"))]
+        {
+            self.overflow = true;
+        }
+    }
+
+    fn cross_check(&mut self, desc: &Description<'_>, ck: &mut Checker<'_>) -> Result<(), Error> {
+        if self.overflow {
+            return pairwise(desc, ck);
+        }
+        #[cfg(feature = "alloc")]
+        if !self.heap.is_empty() {
+            return sorted(&mut self.heap, ck);
+        }
+        sorted(self.inline.get_mut(..self.len).unwrap_or(&mut []), ck)
+    }
+}
+
+/// Finds duplicate indices and overlapping ranges by sorting; errors name the later record.
+fn sorted(spans: &mut [Span], ck: &mut Checker<'_>) -> Result<(), Error> {
+    let mut found: [Option<Error>; 2] = [None, None];
+    // Duplicate indices: sort by (kind, index, file position).
+    spans.sort_unstable_by_key(|s| (s.kind, s.index, s.offset));
+    for pair in spans.windows(2) {
+        if let [a, b] = pair
+            && a.kind == b.kind
+            && a.index == b.index
+        {
+            report_in_order(&mut found, b.index_error(), ck)?;
+        }
+    }
+    // Overlaps: sort by start; each span is checked against the furthest-reaching earlier one.
+    spans.sort_unstable_by_key(|s| (s.start, s.offset));
+    let mut reach: Option<Span> = None;
+    for s in spans.iter() {
+        if let Some(r) = reach
+            && s.start < r.end
+            && s.start < s.end
+        {
+            let (later, earlier) = if s.offset > r.offset {
+                (s, &r)
+            } else {
+                (&r, s)
+            };
+            report_in_order(&mut found, later.overlap_error(earlier), ck)?;
+        }
+        if reach.is_none_or(|r| s.end > r.end) {
+            reach = Some(*s);
+        }
+    }
+    // In strict mode report the error that comes first in the file, whatever the sort found.
+    match found.iter().flatten().min_by_key(|e| e.offset) {
+        Some(e) => Err(*e),
+        None => Ok(()),
+    }
+}
+
+/// Collects (strict mode: keeps the earliest two kinds) or reports (lint mode) an error.
+fn report_in_order(
+    found: &mut [Option<Error>; 2],
+    e: Error,
+    ck: &mut Checker<'_>,
+) -> Result<(), Error> {
+    if ck.sink.is_some() {
+        return ck.report(e);
+    }
+    let slot = if matches!(e.kind, ErrorKind::DuplicateIndex { .. }) {
+        0
+    } else {
+        1
+    };
+    if let Some(s) = found.get_mut(slot)
+        && s.is_none_or(|old| e.offset < old.offset)
+    {
+        *s = Some(e);
     }
     Ok(())
 }
 
-fn location_clash(
-    record: RawRecord<'_>,
-    other: RawRecord<'_>,
-    ck: &mut Checker<'_>,
-) -> Result<(), Error> {
-    let (Some(a), Some(b)) = (Region::from_record(record), Region::from_record(other)) else {
-        return Ok(());
-    };
-    let what = match (a.location(), b.location()) {
-        (Location::PciBar { bar: x, .. }, Location::PciBar { bar: y, .. }) if x == y => "PCI BAR",
-        (Location::PciConfig, Location::PciConfig) => "PCI config space",
-        (Location::PciRom, Location::PciRom) => "PCI ROM",
-        _ => return Ok(()),
-    };
-    ck.report(record.error(ErrorKind::DuplicateLocation { what }, 0))
+/// Without an allocator and with more spans than fit inline: compare every pair.
+fn pairwise(desc: &Description<'_>, ck: &mut Checker<'_>) -> Result<(), Error> {
+    fn span_of(r: RawRecord<'_>) -> Option<Span> {
+        if let Some(g) = Region::from_record(r) {
+            return Some(Span::new(SpanKind::Region, g.index, g.offset, g.size, &r));
+        }
+        let i = Interrupt::from_record(r)?;
+        Some(Span::new(
+            SpanKind::Interrupt,
+            i.index,
+            i.control_offset,
+            i.control_size(),
+            &r,
+        ))
+    }
+    for (i, span) in desc.records().filter_map(span_of).enumerate() {
+        for other in desc.records().filter_map(span_of).take(i) {
+            if span.kind == other.kind && span.index == other.index {
+                ck.report(span.index_error())?;
+            }
+            if span.start < other.end && other.start < span.end {
+                ck.report(span.overlap_error(&other))?;
+            }
+        }
+    }
+    Ok(())
 }

@@ -1,4 +1,4 @@
-//! Typed, located errors: every error says what is wrong and where (SPEC.md §8).
+//! Typed, located errors: every error says what is wrong and where (SPEC.md §7).
 
 use core::fmt;
 
@@ -172,8 +172,11 @@ pub enum ErrorKind {
         /// The limit.
         max: usize,
     },
-    /// A record that may only appear at top level was found as a sub-record.
-    #[error("nesting too deep: a top-level record type at depth {depth} (max {max})")]
+    /// A record that may only appear at top level (and holds sub-records) was found as a
+    /// sub-record, which would nest records deeper than the format allows.
+    #[error(
+        "nesting too deep: a top-level record type at depth {depth}, where only leaves may be (max depth {max})"
+    )]
     NestingTooDeep {
         /// Depth found.
         depth: usize,
@@ -256,8 +259,8 @@ pub enum ErrorKind {
         /// Region index.
         index: u32,
     },
-    /// offset + size overflows 64 bits.
-    #[error("{what} {index}: offset {offset:#x} + size {size:#x} overflows")]
+    /// offset + size overflows, or ends above 2^63 (file offsets are signed).
+    #[error("{what} {index}: offset {offset:#x} + size {size:#x} overflows or ends above 2^63")]
     RangeWraps {
         /// "region" or "interrupt window".
         what: &'static str,
@@ -318,7 +321,7 @@ pub enum ErrorKind {
         /// Kind read.
         kind: u32,
     },
-    /// PCI BAR number above 5.
+    /// PCI BAR number above 5 (or a 64-bit BAR at 5, which has no upper half).
     #[error("PCI BAR number {bar} is above 5")]
     BarOutOfRange {
         /// BAR number read.
@@ -327,14 +330,16 @@ pub enum ErrorKind {
     /// Two regions describe the same PCI BAR, or two are config space or ROM.
     #[error("two regions claim the same {what}")]
     DuplicateLocation {
-        /// "PCI BAR n", "PCI config space", "PCI ROM".
+        /// "PCI BAR", "PCI config space", "PCI ROM".
         what: &'static str,
     },
     /// A region has more than one of PCI_BAR, PCI_CONFIG, PCI_ROM.
     #[error("a region may be only one of PCI BAR, config space and ROM")]
     ConflictingLocation,
-    /// BAR flags that contradict each other.
-    #[error("PCI BAR flags {flags:#x} are contradictory (I/O BAR with memory attributes)")]
+    /// BAR flags that contradict each other or the BAR number.
+    #[error(
+        "PCI BAR flags {flags:#x} are invalid (I/O BAR with memory attributes, or a 64-bit BAR 5)"
+    )]
     BadBarFlags {
         /// Flags read.
         flags: u32,
@@ -346,7 +351,7 @@ pub enum ErrorKind {
         size: u64,
     },
     /// A string length of 0, above the maximum, or past the record.
-    #[error("string length {len} is invalid (1..={max}, within the record)")]
+    #[error("string length {len} is invalid (2..={max} including the NUL, within the record)")]
     BadStringLen {
         /// Length read.
         len: u32,
@@ -385,6 +390,19 @@ pub enum ErrorKind {
     SparseOrder {
         /// Area number.
         area: u32,
+    },
+    /// A SPARSE_MMAP sub-record with no areas.
+    #[error("SPARSE_MMAP has no areas")]
+    NoSparseAreas,
+    /// Interrupt flags that contradict each other or the kind.
+    #[error(
+        "interrupt flags {flags:#x} are invalid for kind {kind} (automasked needs maskable; MSI and MSI-X are edge-triggered)"
+    )]
+    BadIrqFlags {
+        /// Flags read.
+        flags: u32,
+        /// Kind read.
+        kind: u32,
     },
     /// A reserved field is not zero.
     #[error("reserved field is not zero")]

@@ -75,14 +75,8 @@ pub fn lint(bytes: &[u8], report: &mut dyn FnMut(Error)) -> usize {
 /// Reads `desc_len` from a description's first [`wire::PROLOGUE_LEN`] bytes, so a reader can
 /// fetch the whole description with one more read (SPEC.md §2.3).
 ///
-/// Checks the magic, version and first record type, and that `desc_len` is within limits.
+/// Checks only the magic, the major version, that the first record is DEVICE, and that
+/// `desc_len` is within the format's limits; [`parse`] checks the rest.
 pub fn desc_len_from_prologue(prologue: &[u8]) -> Result<usize, Error> {
-    match parse(prologue) {
-        Ok(d) => Ok(d.len()),
-        Err(Error {
-            kind: ErrorKind::Truncated { desc_len, .. },
-            ..
-        }) => Ok(desc_len as usize),
-        Err(e) => Err(e),
-    }
+    check::prologue(prologue).map(|p| p.desc_len as usize)
 }

@@ -110,7 +110,7 @@ impl DeviceDesc {
 
     /// Writes the description; fails if the result would not pass [`crate::parse`].
     pub fn build(&self) -> Result<Vec<u8>, BuildError> {
-        let mut w = Writer::new(self.bus, self.flags);
+        let mut w = Writer::new(self.bus, self.flags)?;
         let device = w.begin_device()?;
         if let Some(id) = &self.pci_id {
             w.pci_id(id)?;

@@ -18,6 +18,25 @@ pub struct Description<'a> {
     pub(crate) flags: u32,
     pub(crate) region_count: u32,
     pub(crate) interrupt_count: u32,
+    pub(crate) locations: LocationCache,
+}
+
+/// Where a top-level record starts (0: nowhere) and its position among top-level records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct RecordSlot {
+    pub offset: u32,
+    pub position: u16,
+}
+
+/// Offsets of the REGION records that are PCI BARs, config space and ROM (0: none), found
+/// during validation so those lookups take constant time.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct LocationCache {
+    pub bars: [RecordSlot; PCI_BAR_COUNT as usize],
+    pub config: RecordSlot,
+    pub rom: RecordSlot,
+    /// BAR slots taken, the upper halves of 64-bit BARs included.
+    pub bar_slots: u8,
 }
 
 impl<'a> Description<'a> {
@@ -95,23 +114,48 @@ impl<'a> Description<'a> {
 
     /// The region with this index.
     pub fn region(&self, index: u32) -> Option<Region<'a>> {
-        self.regions().find(|r| r.index == index)
+        // Compare the index in place and build the view only for the match.
+        const INDEX_AT: usize = RECORD_HEADER_LEN + 16;
+        self.records()
+            .find(|r| r.type_code() == REC_REGION && read_u32(r.bytes, INDEX_AT) == Some(index))
+            .and_then(Region::from_record)
+    }
+
+    /// The region whose record the validation-time cache points at.
+    fn region_at(&self, slot: RecordSlot) -> Option<Region<'a>> {
+        if slot.offset == 0 {
+            return None;
+        }
+        let at = slot.offset as usize;
+        let rec_len = read_u32(self.bytes, at.checked_add(4)?)? as usize;
+        let bytes = self.bytes.get(at..at.checked_add(rec_len)?)?;
+        let record = RawRecord {
+            offset: at,
+            rtype: read_u32(self.bytes, at)?,
+            flags: read_u32(self.bytes, at.checked_add(8)?)?,
+            bytes,
+            at: crate::RecordRef {
+                index: slot.position,
+                sub: None,
+                rtype: REC_REGION,
+            },
+        };
+        Region::from_record(record)
     }
 
     /// The region that is PCI BAR `bar`.
     pub fn pci_bar(&self, bar: u8) -> Option<Region<'a>> {
-        self.regions()
-            .find(|r| matches!(r.location(), Location::PciBar { bar: b, .. } if b == bar))
+        self.region_at(*self.locations.bars.get(usize::from(bar))?)
     }
 
     /// The region that is PCI configuration space.
     pub fn pci_config(&self) -> Option<Region<'a>> {
-        self.regions().find(|r| r.location() == Location::PciConfig)
+        self.region_at(self.locations.config)
     }
 
     /// The region that is the PCI expansion ROM.
     pub fn pci_rom(&self) -> Option<Region<'a>> {
-        self.regions().find(|r| r.location() == Location::PciRom)
+        self.region_at(self.locations.rom)
     }
 
     /// The region that is entry `index` of the `reg` (or `ranges`) property of DT node `path`.
@@ -122,7 +166,10 @@ impl<'a> Description<'a> {
 
     /// The interrupt with this index.
     pub fn interrupt(&self, index: u32) -> Option<Interrupt<'a>> {
-        self.interrupts().find(|i| i.index == index)
+        const INDEX_AT: usize = RECORD_HEADER_LEN + 8;
+        self.records()
+            .find(|r| r.type_code() == REC_INTERRUPT && read_u32(r.bytes, INDEX_AT) == Some(index))
+            .and_then(Interrupt::from_record)
     }
 
     /// The interrupt that is entry `index` of the `interrupts` property of DT node `path`.
@@ -142,6 +189,11 @@ impl<'a> Description<'a> {
     pub fn flat_len(&self) -> usize {
         (self.region_count as usize).saturating_add(self.interrupt_count as usize)
     }
+}
+
+fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
+    let b = bytes.get(at..at.checked_add(4)?)?;
+    Some(u32::from_le_bytes(b.try_into().ok()?))
 }
 
 /// Iterator over validated sibling records; stops at the first framing error (which a

@@ -2,8 +2,11 @@
 //!
 //! Records that hold sub-records are opened with a `begin_*` call that returns a
 //! [`RecordToken`]; the token must be handed back to [`Writer::end`], innermost first.
-//! [`Writer::finish`] appends END and fills in `desc_len` and the DEVICE counts. Misuse is an
-//! error, never a panic and never a malformed blob.
+//! [`Writer::finish`] appends END and fills in `desc_len` and the DEVICE counts. Misuse of the
+//! structure (order, nesting, tokens) is an error and never a panic; every blob it writes is
+//! correctly framed. The content rules of SPEC.md §7 (ranges, strings, BARs, …) are left to
+//! [`crate::parse`], which [`crate::model::DeviceDesc::build`] runs, so tests can write
+//! deliberately invalid content.
 
 use alloc::vec::Vec;
 
@@ -43,6 +46,12 @@ pub enum WriteError {
     /// Too many sparse areas.
     #[error("more than {MAX_SPARSE_AREAS} sparse mmap areas")]
     TooManyAreas,
+    /// `Bus::Other` with a code that is not an ASCII capital letter.
+    #[error("bus code {code:#x} is not an ASCII capital letter")]
+    BadBus {
+        /// The code.
+        code: u8,
+    },
     /// The description would exceed [`MAX_DESC_LEN`].
     #[error("the description would exceed {MAX_DESC_LEN} bytes")]
     TooLarge,
@@ -77,19 +86,22 @@ fn pad8(buf: &mut Vec<u8>, record_start: usize) {
 
 impl Writer {
     /// Starts a description of a device on `bus` with header flags `flags`.
-    pub fn new(bus: Bus, flags: u32) -> Self {
+    pub fn new(bus: Bus, flags: u32) -> Result<Self, WriteError> {
+        if Bus::from_code(bus.code()) != Some(bus) {
+            return Err(WriteError::BadBus { code: bus.code() });
+        }
         let header = FileHeader {
             magic: bus.magic().into(),
             version: version_word(VERSION_MAJOR, VERSION_MINOR).into(),
             flags: flags.into(),
         };
-        Writer {
+        Ok(Writer {
             buf: header.as_bytes().to_vec(),
             open: Vec::new(),
             device: false,
             regions: 0,
             interrupts: 0,
-        }
+        })
     }
 
     fn header(&mut self, rtype: u32, flags: u32) -> usize {
@@ -118,7 +130,8 @@ impl Writer {
 
     /// Begins any record with this type, flags and fixed body; sub-records may follow.
     ///
-    /// At top level when no record is open, else as a sub-record of the open record.
+    /// At top level when no record is open, else as a sub-record of the open record. The body
+    /// is zero-padded so that header and body fill a multiple of 8 bytes.
     pub fn begin_record(
         &mut self,
         rtype: u32,
@@ -128,11 +141,23 @@ impl Writer {
         if self.open.len() >= MAX_DEPTH {
             return Err(WriteError::TooDeep);
         }
-        if self.open.is_empty() && !self.device && rtype & !TYPE_MUST_UNDERSTAND != REC_DEVICE {
-            return Err(WriteError::DeviceNotFirst);
+        let code = rtype & !TYPE_MUST_UNDERSTAND;
+        if self.open.is_empty() {
+            match code {
+                REC_DEVICE if self.device || self.buf.len() != HEADER_LEN => {
+                    return Err(WriteError::DeviceNotFirst);
+                }
+                REC_DEVICE => self.device = true,
+                _ if !self.device => return Err(WriteError::DeviceNotFirst),
+                REC_REGION => self.regions = self.regions.saturating_add(1),
+                REC_INTERRUPT => self.interrupts = self.interrupts.saturating_add(1),
+                _ => {}
+            }
         }
         let start = self.header(rtype, flags);
         self.buf.extend_from_slice(body);
+        // Pad the body so sub-records (and the next record) start at ≡ 4 (mod 8).
+        pad8(&mut self.buf, start);
         self.check_size()?;
         self.open.push(start);
         Ok(RecordToken { start })
@@ -141,7 +166,6 @@ impl Writer {
     /// Writes a complete record (no sub-records) at the current level, padded to 8 bytes.
     pub fn record(&mut self, rtype: u32, flags: u32, body: &[u8]) -> Result<(), WriteError> {
         let token = self.begin_record(rtype, flags, body)?;
-        pad8(&mut self.buf, token.start);
         self.end(token)
     }
 
@@ -175,12 +199,10 @@ impl Writer {
 
     /// Begins the DEVICE record; it must come first. Its body is filled in by [`Self::finish`].
     pub fn begin_device(&mut self) -> Result<RecordToken, WriteError> {
-        if self.device || !self.open.is_empty() || self.buf.len() != HEADER_LEN {
+        if !self.open.is_empty() {
             return Err(WriteError::DeviceNotFirst);
         }
-        let token = self.begin_record(REC_DEVICE, 0, &[0; DEVICE_BODY_LEN])?;
-        self.device = true;
-        Ok(token)
+        self.begin_record(REC_DEVICE, 0, &[0; DEVICE_BODY_LEN])
     }
 
     /// Begins a REGION record.
@@ -197,7 +219,6 @@ impl Writer {
             size: size.into(),
             index: index.into(),
         };
-        self.regions = self.regions.saturating_add(1);
         self.begin_record(REC_REGION, flags, body.as_bytes())
     }
 
@@ -217,7 +238,6 @@ impl Writer {
             count: count.into(),
             kind: kind.into(),
         };
-        self.interrupts = self.interrupts.saturating_add(1);
         self.begin_record(REC_INTERRUPT, flags, body.as_bytes())
     }
 

@@ -33,9 +33,6 @@ fn put32(bytes: &mut [u8], at: usize, v: u32) {
     bytes[at..at + 4].copy_from_slice(&v.to_le_bytes());
 }
 
-fn put64(bytes: &mut [u8], at: usize, v: u64) {
-    bytes[at..at + 8].copy_from_slice(&v.to_le_bytes());
-}
 
 /// Parses, expects an error, checks that lint reports the same one, returns it.
 fn reject(bytes: &[u8]) -> Error {
@@ -64,7 +61,7 @@ const PCI: PciId = PciId {
 
 /// A PCI description whose records after DEVICE are written by `f`.
 fn pci_with(f: impl FnOnce(&mut Writer)) -> Vec<u8> {
-    let mut w = Writer::new(Bus::Pci, 0);
+    let mut w = Writer::new(Bus::Pci, 0).unwrap();
     let dev = w.begin_device().unwrap();
     w.pci_id(&PCI).unwrap();
     w.end(dev).unwrap();
@@ -74,7 +71,7 @@ fn pci_with(f: impl FnOnce(&mut Writer)) -> Vec<u8> {
 
 /// A platform description whose records after DEVICE are written by `f`.
 fn platform_with(f: impl FnOnce(&mut Writer)) -> Vec<u8> {
-    let mut w = Writer::new(Bus::Platform, 0);
+    let mut w = Writer::new(Bus::Platform, 0).unwrap();
     let dev = w.begin_device().unwrap();
     w.compatible(["vendor,dev"]).unwrap();
     w.end(dev).unwrap();
@@ -154,7 +151,7 @@ fn bad_bus_code() {
 
 #[test]
 fn unknown_bus_letter_is_accepted_as_other() {
-    let mut w = Writer::new(Bus::Other(b'V'), 0);
+    let mut w = Writer::new(Bus::Other(b'V'), 0).unwrap();
     let d = w.begin_device().unwrap();
     w.end(d).unwrap();
     let b = w.finish().unwrap();
@@ -432,7 +429,9 @@ fn pci_id_under_region() {
 
 #[test]
 fn duplicate_device() {
-    let b = pci_with(|w| w.record(REC_DEVICE, 0, &[0; 12]).unwrap());
+    let mut b = pci_with(|w| w.record(0x7000, 0, &[0; 12]).unwrap());
+    let r = offset_of(&b, 1, None);
+    put32(&mut b, r, REC_DEVICE);
     let e = reject(&b);
     assert_eq!(e.kind, ErrorKind::Duplicate { rtype: REC_DEVICE });
     assert_eq!(e.record, at(1, None, REC_DEVICE));
@@ -535,7 +534,7 @@ fn msi_on_platform_bus() {
 
 #[test]
 fn missing_pci_id() {
-    let mut w = Writer::new(Bus::Pci, 0);
+    let mut w = Writer::new(Bus::Pci, 0).unwrap();
     let d = w.begin_device().unwrap();
     w.end(d).unwrap();
     let b = w.finish().unwrap();
@@ -678,7 +677,7 @@ fn region_overlaps_description() {
 fn overlapping_regions() {
     let b = pci_with(|w| {
         region(w, 0, 0x1000, 0x1000, RW, |_| {});
-        region(w, 1, 0x1fff, 0x10, RW, |_| {});
+        region(w, 1, 0x1ff8, 0x10, RW, |_| {});
     });
     let e = reject(&b);
     assert_eq!(
@@ -850,7 +849,7 @@ fn label_not_utf8() {
 
 #[test]
 fn compatible_with_empty_entry() {
-    let mut w = Writer::new(Bus::Platform, 0);
+    let mut w = Writer::new(Bus::Platform, 0).unwrap();
     let d = w.begin_device().unwrap();
     w.record(REC_DT_COMPATIBLE, 0, b"\x05\0\0\0ab\0\0\0")
         .unwrap();
@@ -966,7 +965,7 @@ fn control_window_wraps() {
         ErrorKind::RangeWraps { .. } | ErrorKind::Misaligned { .. }
     ));
     assert!(matches!(
-        reject(&with_irq(2, IRQ_KIND_MSI, u64::MAX & !15)).kind,
+        reject(&with_irq(2, IRQ_KIND_MSI, !15u64)).kind,
         ErrorKind::RangeWraps {
             what: "interrupt window",
             ..
@@ -1118,4 +1117,200 @@ fn patched_offsets_still_never_panic() {
             lint(&b, &mut |_| {});
         }
     }
+}
+
+// --- rules added after review ------------------------------------------------------------------
+
+#[test]
+fn device_record_shorter_than_its_body() {
+    let mut w = Writer::new(Bus::Other(b'V'), 0).unwrap();
+    let d = w.begin_device().unwrap();
+    w.end(d).unwrap();
+    w.record(0x7000, 0, &[0; 4]).unwrap();
+    let mut b = w.finish().unwrap();
+    // Shrink DEVICE to 16 bytes: its counts now overlap END's header.
+    put32(&mut b, 16, 16);
+    b.drain(28..36);
+    let len = b.len() as u32;
+    put32(&mut b, 24, len);
+    let e = reject(&b);
+    assert!(
+        matches!(
+            e.kind,
+            ErrorKind::RecLenTooSmall {
+                rec_len: 16,
+                min: 24
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn compatible_with_trailing_empty_entry() {
+    let mut w = Writer::new(Bus::Platform, 0).unwrap();
+    let d = w.begin_device().unwrap();
+    w.record(REC_DT_COMPATIBLE, 0, b"\x03\0\0\0a\0\0").unwrap();
+    w.end(d).unwrap();
+    assert_eq!(
+        reject(&w.finish().unwrap()).kind,
+        ErrorKind::StringEmbeddedNul
+    );
+}
+
+#[test]
+fn empty_string() {
+    assert_eq!(
+        reject(&with_label_bytes(1, b"\0")).kind,
+        ErrorKind::BadStringLen {
+            len: 1,
+            max: MAX_STRING_LEN
+        }
+    );
+}
+
+#[test]
+fn sparse_with_no_areas() {
+    let b = pci_with(|w| {
+        region(w, 0, 0x10000, 0x10000, MMAP, |w| {
+            w.record(REC_SPARSE_MMAP, 0, &[0; 8]).unwrap()
+        })
+    });
+    assert_eq!(reject(&b).kind, ErrorKind::NoSparseAreas);
+}
+
+#[test]
+fn automasked_without_maskable() {
+    let b = pci_with(|w| {
+        let t = w
+            .begin_interrupt(0, 1, IRQ_KIND_INTX, IRQ_LEVEL | IRQ_AUTOMASKED, 0x1000)
+            .unwrap();
+        w.end(t).unwrap();
+    });
+    assert!(matches!(reject(&b).kind, ErrorKind::BadIrqFlags { .. }));
+}
+
+#[test]
+fn level_triggered_msi() {
+    let b = pci_with(|w| {
+        let t = w
+            .begin_interrupt(0, 1, IRQ_KIND_MSI, IRQ_LEVEL, 0x1000)
+            .unwrap();
+        w.end(t).unwrap();
+    });
+    assert_eq!(
+        reject(&b).kind,
+        ErrorKind::BadIrqFlags {
+            flags: IRQ_LEVEL,
+            kind: IRQ_KIND_MSI
+        }
+    );
+}
+
+#[test]
+fn intx_with_two_vectors_and_msi_with_33() {
+    assert_eq!(
+        reject(&with_irq(2, IRQ_KIND_INTX, 0x1000)).kind,
+        ErrorKind::BadVectorCount { count: 2, max: 1 }
+    );
+    assert_eq!(
+        reject(&with_irq(33, IRQ_KIND_MSI, 0x1000)).kind,
+        ErrorKind::BadVectorCount { count: 33, max: 32 }
+    );
+}
+
+#[test]
+fn sixty_four_bit_bar_5() {
+    let b = pci_with(|w| {
+        region(w, 0, 0x1000, 0x1000, RW, |w| {
+            w.pci_bar(5, BAR_MEM64).unwrap()
+        })
+    });
+    assert!(matches!(reject(&b).kind, ErrorKind::BadBarFlags { .. }));
+}
+
+#[test]
+fn bar_inside_the_upper_half_of_a_64_bit_bar() {
+    let b = pci_with(|w| {
+        region(w, 0, 0x1000, 0x1000, RW, |w| {
+            w.pci_bar(2, BAR_MEM64).unwrap()
+        });
+        region(w, 1, 0x2000, 0x1000, RW, |w| w.pci_bar(3, 0).unwrap());
+    });
+    let e = reject(&b);
+    assert_eq!(e.kind, ErrorKind::DuplicateLocation { what: "PCI BAR" });
+    assert_eq!(e.record, at(2, None, REC_REGION));
+}
+
+#[test]
+fn region_ends_above_2_pow_63() {
+    let b = pci_with(|w| region(w, 0, (1 << 63) - 8, 16, RW, |_| {}));
+    assert!(matches!(
+        reject(&b).kind,
+        ErrorKind::RangeWraps { what: "region", .. }
+    ));
+}
+
+#[test]
+fn register_region_not_8_aligned() {
+    let b = pci_with(|w| region(w, 0, 0x1004, 0x10, RW, |_| {}));
+    assert!(matches!(
+        reject(&b).kind,
+        ErrorKind::Misaligned {
+            what: "region",
+            align: 8,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn writer_refuses_misuse() {
+    use devfd_format::write::WriteError;
+    assert_eq!(
+        Writer::new(Bus::Other(b'x'), 0).unwrap_err(),
+        WriteError::BadBus { code: b'x' }
+    );
+    let mut w = Writer::new(Bus::Pci, 0).unwrap();
+    assert_eq!(
+        w.begin_region(0, 0, 1, 0).unwrap_err(),
+        WriteError::DeviceNotFirst
+    );
+    assert_eq!(w.pci_bar(0, 0).unwrap_err(), WriteError::NoParent);
+    let d = w.begin_device().unwrap();
+    assert_eq!(
+        w.begin_region(0, 0, 1, 0).unwrap_err(),
+        WriteError::NestedTopLevel
+    );
+    let inner = w.begin_record(0x7000, 0, &[1]).unwrap();
+    assert_eq!(
+        w.begin_record(0x7001, 0, &[]).unwrap_err(),
+        WriteError::TooDeep
+    );
+    assert_eq!(w.end(d).unwrap_err(), WriteError::WrongToken);
+    // The rejected token was consumed; the writer now cannot finish cleanly.
+    w.end(inner).unwrap();
+    assert_eq!(w.finish().unwrap_err(), WriteError::Unfinished);
+    let mut w = Writer::new(Bus::Pci, 0).unwrap();
+    let d = w.begin_device().unwrap();
+    assert!(matches!(
+        w.label("").unwrap_err(),
+        WriteError::BadString { len: 0 }
+    ));
+    assert!(matches!(
+        w.label("a\0b").unwrap_err(),
+        WriteError::BadString { .. }
+    ));
+    w.end(d).unwrap();
+    assert_eq!(w.begin_device().unwrap_err(), WriteError::DeviceNotFirst);
+}
+
+#[test]
+fn odd_bodies_keep_sub_records_aligned() {
+    // A raw parent with a 3-byte body: the writer pads it so the child stays aligned.
+    let b = pci_with(|w| {
+        let t = w.begin_record(0x7000, 0, &[1, 2, 3]).unwrap();
+        w.end(t).unwrap();
+    });
+    assert!(parse(&b).is_ok());
 }

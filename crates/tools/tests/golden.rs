@@ -114,13 +114,13 @@ fn minimal_and_unknown_records() {
         device: 0x1041,
         ..PciId::default()
     };
-    let mut w = Writer::new(Bus::Pci, 0);
+    let mut w = Writer::new(Bus::Pci, 0).unwrap();
     let dev = w.begin_device().unwrap();
     w.pci_id(&id).unwrap();
     w.end(dev).unwrap();
     check("minimal-pci", &w.finish().unwrap());
 
-    let mut w = Writer::new(Bus::Pci, 1 << 16);
+    let mut w = Writer::new(Bus::Pci, 1 << 16).unwrap();
     let dev = w.begin_device().unwrap();
     w.pci_id(&id).unwrap();
     w.record(0x0777, 0, b"future device info").unwrap();
