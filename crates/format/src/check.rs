@@ -934,7 +934,7 @@ impl Span {
     }
 }
 
-const INLINE_SPANS: usize = 32;
+const INLINE_SPANS: usize = 16;
 
 /// The spans of one description: inline for typical devices, on the heap (with `alloc`) or
 /// re-derived pairwise from the records (without) for large ones.

@@ -124,7 +124,11 @@ impl<'a> RecordIter<'a> {
         let rec_len_raw = header.rec_len.get();
         let at = self.record_ref(rtype);
         let len_at = self.offset.saturating_add(4);
-        let fail = |kind| Err(Error::at(kind, len_at, Some(at)));
+        #[cold]
+        fn framing(kind: ErrorKind, len_at: usize, at: RecordRef) -> Error {
+            Error::at(kind, len_at, Some(at))
+        }
+        let fail = |kind| Err(framing(kind, len_at, at));
         if rec_len_raw == 0 {
             return fail(ErrorKind::RecLenZero);
         }

@@ -5,7 +5,7 @@
 
 use zerocopy::FromBytes;
 
-use crate::record::{RawRecord, RecordIter};
+use crate::record::RawRecord;
 use crate::types::{Bus, Location};
 use crate::wire::*;
 
@@ -82,10 +82,7 @@ impl<'a> Description<'a> {
 
     /// The top-level records in file order (DEVICE first, END last, unknown ones included).
     pub fn records(&self) -> Records<'a> {
-        Records(RecordIter::top_level(
-            self.bytes.get(HEADER_LEN..).unwrap_or(&[]),
-            HEADER_LEN,
-        ))
+        Records::new(self.bytes.get(HEADER_LEN..).unwrap_or(&[]), HEADER_LEN, None)
     }
 
     /// The DEVICE record: identity of the device.
@@ -191,28 +188,78 @@ impl<'a> Description<'a> {
     }
 }
 
+#[inline]
 fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
-    let b = bytes.get(at..at.checked_add(4)?)?;
-    Some(u32::from_le_bytes(b.try_into().ok()?))
+    Some(u32::from_le_bytes(*bytes.get(at..)?.first_chunk::<4>()?))
 }
 
-/// Iterator over validated sibling records; stops at the first framing error (which a
-/// validated description does not have).
+/// Iterator over validated sibling records. It trusts the framing [`crate::parse`] checked
+/// (so it is lean enough for lookups) yet stops, never panics, on bytes that were not checked.
 #[derive(Debug, Clone)]
-pub struct Records<'a>(RecordIter<'a>);
+pub struct Records<'a> {
+    rest: &'a [u8],
+    offset: usize,
+    parent: Option<(u16, u32)>,
+    position: u16,
+}
+
+impl<'a> Records<'a> {
+    pub(crate) fn new(rest: &'a [u8], offset: usize, parent: Option<(u16, u32)>) -> Self {
+        Records {
+            rest,
+            offset,
+            parent,
+            position: 0,
+        }
+    }
+}
 
 impl<'a> Iterator for Records<'a> {
     type Item = RawRecord<'a>;
 
+    #[inline]
     fn next(&mut self) -> Option<RawRecord<'a>> {
-        self.0.next().and_then(Result::ok)
+        let rtype = read_u32(self.rest, 0)?;
+        let rec_len = read_u32(self.rest, 4)? as usize;
+        if rec_len < RECORD_HEADER_LEN {
+            return None;
+        }
+        let (bytes, rest) = self.rest.split_at_checked(rec_len)?;
+        let at = match self.parent {
+            Some((index, _)) => crate::RecordRef {
+                index,
+                sub: Some(self.position),
+                rtype,
+            },
+            None => crate::RecordRef {
+                index: self.position,
+                sub: None,
+                rtype,
+            },
+        };
+        let record = RawRecord {
+            offset: self.offset,
+            rtype,
+            flags: read_u32(bytes, 8)?,
+            bytes,
+            at,
+        };
+        self.rest = rest;
+        self.offset = self.offset.saturating_add(rec_len);
+        self.position = self.position.saturating_add(1);
+        Some(record)
     }
 }
 
 impl<'a> RawRecord<'a> {
     /// Validated sub-records following a fixed body of `body_len` bytes.
     pub fn sub_records(&self, body_len: usize) -> Records<'a> {
-        Records(self.children(body_len))
+        let start = RECORD_HEADER_LEN.saturating_add(body_len);
+        Records::new(
+            self.bytes.get(start..).unwrap_or(&[]),
+            self.offset.saturating_add(start),
+            Some((self.at.index, self.rtype)),
+        )
     }
 
     fn body<T: FromBytes>(&self) -> Option<T> {
