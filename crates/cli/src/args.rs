@@ -43,8 +43,9 @@ pub enum Command {
 /// A description to read: a file, a device file, or `-` for standard input.
 #[derive(Debug, Args)]
 pub struct Input {
-    /// Description blob or device file (`-`: standard input).
-    pub file: PathBuf,
+    /// Description blob or device file (`-`: standard input). Without it, the built-in demo
+    /// device (QEMU's edu, from examples/edu.toml).
+    pub file: Option<PathBuf>,
 }
 
 /// Arguments of `devfd inspect`.

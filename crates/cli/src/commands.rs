@@ -18,11 +18,19 @@ fn read(path: &Path) -> Result<Vec<u8>> {
     devfd_tools::read_description(path).with_context(|| format!("reading {}", path.display()))
 }
 
-fn with_description<T>(input: &Input, f: impl FnOnce(&Description<'_>) -> Result<T>) -> Result<T> {
-    let bytes = read(&input.file)?;
-    let d = parse(&bytes)
-        .with_context(|| format!("{} is not a valid devfd description", input.file.display()))?;
-    f(&d)
+/// The built-in demo description: QEMU's edu device, as examples/edu.toml describes it.
+const DEMO: &str = include_str!("../../../examples/edu.toml");
+
+fn with_description<T>(input: &Input, f: impl FnOnce(&str, &Description<'_>) -> Result<T>) -> Result<T> {
+    let (name, bytes) = match &input.file {
+        Some(path) => (path.display().to_string(), read(path)?),
+        None => {
+            let demo = describe::describe(DEMO).context("the built-in demo")?;
+            ("built-in demo (examples/edu.toml)".to_string(), demo.build()?)
+        }
+    };
+    let d = parse(&bytes).with_context(|| format!("{name} is not a valid devfd description"))?;
+    f(&name, &d)
 }
 
 fn stdout(text: &[u8]) -> Result<()> {
@@ -35,7 +43,7 @@ fn stdout(text: &[u8]) -> Result<()> {
 }
 
 pub fn inspect(args: &InspectArgs) -> Result<ExitCode> {
-    with_description(&args.input, |d| {
+    with_description(&args.input, |name, d| {
         let text = if args.json {
             let mut s = serde_json::to_string_pretty(&inspect::render_json(d))?;
             s.push('\n');
@@ -43,7 +51,7 @@ pub fn inspect(args: &InspectArgs) -> Result<ExitCode> {
         } else if args.hex {
             inspect::render_hex(d)
         } else {
-            inspect::render_text(&args.input.file.display().to_string(), d)
+            inspect::render_text(name, d)
         };
         stdout(text.as_bytes())?;
         Ok(ExitCode::SUCCESS)
@@ -98,7 +106,7 @@ pub fn build(args: &BuildArgs) -> Result<ExitCode> {
 }
 
 pub fn flat(args: &FlatArgs) -> Result<ExitCode> {
-    with_description(&args.input, |d| {
+    with_description(&args.input, |_, d| {
         if args.raw {
             stdout(&inspect::flat_bytes(d))?;
         } else if args.json {
