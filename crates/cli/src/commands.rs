@@ -21,12 +21,18 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 /// The built-in demo description: QEMU's edu device, as examples/edu.toml describes it.
 const DEMO: &str = include_str!("../../../examples/edu.toml");
 
-fn with_description<T>(input: &Input, f: impl FnOnce(&str, &Description<'_>) -> Result<T>) -> Result<T> {
+fn with_description<T>(
+    input: &Input,
+    f: impl FnOnce(&str, &Description<'_>) -> Result<T>,
+) -> Result<T> {
     let (name, bytes) = match &input.file {
         Some(path) => (path.display().to_string(), read(path)?),
         None => {
             let demo = describe::describe(DEMO).context("the built-in demo")?;
-            ("built-in demo (examples/edu.toml)".to_string(), demo.build()?)
+            (
+                "built-in demo (examples/edu.toml)".to_string(),
+                demo.build()?,
+            )
         }
     };
     let d = parse(&bytes).with_context(|| format!("{name} is not a valid devfd description"))?;

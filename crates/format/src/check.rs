@@ -19,10 +19,6 @@ use crate::wire::*;
 pub const MIN_DESC_LEN: usize = HEADER_LEN + RECORD_HEADER_LEN + DEVICE_BODY_LEN + END_REC_LEN;
 /// `rec_len` of END.
 const END_REC_LEN: usize = 16;
-/// Largest end of a range in the device file: offsets are signed 64-bit (`off_t`).
-const MAX_FILE_OFFSET: u64 = 1 << 63;
-/// Register-like access is naturally aligned relative to the file, so regions start 8-aligned.
-const REGION_ALIGN: u64 = 8;
 
 pub(crate) struct Checker<'s> {
     sink: Option<&'s mut dyn FnMut(Error)>,
@@ -563,7 +559,8 @@ impl Walk {
         } else {
             REGION_ALIGN
         };
-        let aligned = offset.is_multiple_of(align) && (!region.mmappable() || size % PAGE_SIZE == 0);
+        let aligned =
+            offset.is_multiple_of(align) && (!region.mmappable() || size % PAGE_SIZE == 0);
         ck.check(aligned, || {
             let what = if region.mmappable() {
                 "mmap region"

@@ -237,7 +237,7 @@ pub enum ErrorKind {
         /// Count found.
         actual: u32,
     },
-    /// More REGION or INTERRUPT records than allowed.
+    /// More REGION or INTERRUPT records, or sparse areas, than allowed.
     #[error("more than {max} {what}")]
     TooMany {
         /// "regions", "interrupts", "sparse areas".
@@ -295,7 +295,8 @@ pub enum ErrorKind {
         /// The other range's index.
         other_index: u32,
     },
-    /// An mmap region or sparse area not page aligned, or a control window not 16-aligned.
+    /// An mmap region or sparse area not page aligned, a register-like region not 8-aligned, or
+    /// a control window not 16-aligned.
     #[error("{what} is not {align}-byte aligned (offset {offset:#x}, size {size:#x})")]
     Misaligned {
         /// What is misaligned.
@@ -321,7 +322,7 @@ pub enum ErrorKind {
         /// Kind read.
         kind: u32,
     },
-    /// PCI BAR number above 5 (or a 64-bit BAR at 5, which has no upper half).
+    /// PCI BAR number above 5.
     #[error("PCI BAR number {bar} is above 5")]
     BarOutOfRange {
         /// BAR number read.
@@ -350,7 +351,8 @@ pub enum ErrorKind {
         /// Size found.
         size: u64,
     },
-    /// A string length of 0, above the maximum, or past the record.
+    /// A string length below 2 (the string would be empty), above the maximum, or past the
+    /// record.
     #[error("string length {len} is invalid (2..={max} including the NUL, within the record)")]
     BadStringLen {
         /// Length read.

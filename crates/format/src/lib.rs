@@ -57,8 +57,11 @@ pub fn parse(bytes: &[u8]) -> Result<Description<'_>, Error> {
     check::validate(bytes, &mut check::Checker::strict())
 }
 
-/// Validates `bytes` and reports every problem to `report`, in file order; returns how many
-/// there were. A framing error (which hides everything after it) is the last one reported.
+/// Validates `bytes` and reports every problem to `report`; returns how many there were.
+///
+/// Per-record problems come in file order, then the whole-description ones (END, counts,
+/// duplicate indices, overlaps). A framing error, which hides everything after it, is the
+/// last one reported.
 pub fn lint(bytes: &[u8], report: &mut dyn FnMut(Error)) -> usize {
     let mut count = 0usize;
     let mut counting = |e: Error| {

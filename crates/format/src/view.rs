@@ -82,7 +82,11 @@ impl<'a> Description<'a> {
 
     /// The top-level records in file order (DEVICE first, END last, unknown ones included).
     pub fn records(&self) -> Records<'a> {
-        Records::new(self.bytes.get(HEADER_LEN..).unwrap_or(&[]), HEADER_LEN, None)
+        Records::new(
+            self.bytes.get(HEADER_LEN..).unwrap_or(&[]),
+            HEADER_LEN,
+            None,
+        )
     }
 
     /// The DEVICE record: identity of the device.

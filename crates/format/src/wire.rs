@@ -90,6 +90,11 @@ pub const MAX_VECTORS: u32 = 2048;
 pub const MAX_SPARSE_AREAS: u32 = 256;
 /// Longest string (terminating NUL included) in a DT_PATH, LABEL or DT_COMPATIBLE sub-record.
 pub const MAX_STRING_LEN: u32 = 4096;
+/// Largest end of any range of a device file: offsets are signed 64-bit (`off_t`).
+pub const MAX_FILE_OFFSET: u64 = 1 << 63;
+/// Register-like regions start at a multiple of this, so natural alignment within the region
+/// is natural alignment in the file.
+pub const REGION_ALIGN: u64 = 8;
 /// Page size that mmap-capable regions and sparse areas are aligned to.
 pub const PAGE_SIZE: u64 = 4096;
 
@@ -172,7 +177,7 @@ pub struct InterruptBody {
     pub control_offset: U64,
     /// Interrupt index, unique among interrupts.
     pub index: U32,
-    /// Number of vectors, 1 to [`MAX_VECTORS`].
+    /// Number of vectors: exactly 1 for INTx, 1 to 32 for MSI, else 1 to [`MAX_VECTORS`].
     pub count: U32,
     /// What kind of interrupt it is ([`IRQ_KIND_INTX`], …).
     pub kind: U32,

@@ -33,7 +33,6 @@ fn put32(bytes: &mut [u8], at: usize, v: u32) {
     bytes[at..at + 4].copy_from_slice(&v.to_le_bytes());
 }
 
-
 /// Parses, expects an error, checks that lint reports the same one, returns it.
 fn reject(bytes: &[u8]) -> Error {
     let e = parse(bytes).expect_err("damaged description was accepted");

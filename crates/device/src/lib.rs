@@ -1,0 +1,72 @@
+//! The devfd device model, between sources (emulated devices, real hardware) and presentations
+//! (FUSE device files, the C ABI, vfio-user).
+//!
+//! * [`Device`]: what a device implements — its description, region accesses, reset, and its
+//!   [`Interrupts`].
+//! * [`RegionMap`]: turns a device-file access (offset, length, read/write) into a checked
+//!   target, with the errno SPEC.md §6.6 assigns to every bad access. Device logic only ever
+//!   sees accesses that are in range, of a legal width and allowed by the region's flags.
+//! * [`Interrupts`]: per-vector mask and pending state, per-open event counters, and a waker
+//!   for readiness (SPEC.md §6.3–6.4).
+
+mod dispatch;
+mod error;
+mod irq;
+
+pub use dispatch::{ControlField, RegionMap, Target};
+pub use error::{AccessError, DeviceError};
+pub use irq::{Interrupts, Subscriber};
+
+use std::os::fd::BorrowedFd;
+
+/// A device served through a device file.
+///
+/// Implementations are `Send + Sync`: the server calls them from several threads at once, so
+/// each keeps its own locking (usually one `Mutex` around its register state). Calls must not
+/// block for long; the server bounds each call (SPEC.md §6.7) and fails it with `ETIMEDOUT`.
+pub trait Device: Send + Sync {
+    /// The description at offset 0 of the device file; valid per `devfd_format::parse` and
+    /// constant for the device's lifetime.
+    fn description(&self) -> &[u8];
+
+    /// Reads `data.len()` bytes at `offset` within region `region`.
+    ///
+    /// For a register-like region the length is 1, 2, 4 or 8 and `offset` is a multiple of it;
+    /// for a memory-like region (REGION_MMAP) any range inside the region. The region has
+    /// REGION_READ. Values are little-endian.
+    fn read(&self, region: u32, offset: u64, data: &mut [u8]) -> Result<(), DeviceError>;
+
+    /// Writes `data` at `offset` within region `region`; the same guarantees as [`Self::read`],
+    /// with REGION_WRITE.
+    fn write(&self, region: u32, offset: u64, data: &[u8]) -> Result<(), DeviceError>;
+
+    /// The device's interrupts (one [`Interrupts`] per device, made from its description).
+    fn interrupts(&self) -> &Interrupts;
+
+    /// Returns the device to its power-on state.
+    fn reset(&self) {}
+
+    /// A shared-memory file backing an mmap region, so a mapping of it is coherent with the
+    /// device (SPEC.md §6.5). `None` if the region is not backed by shared memory.
+    fn shared_memory(&self, region: u32) -> Option<BorrowedFd<'_>> {
+        let _ = region;
+        None
+    }
+
+    /// A short name for logs and listings, e.g. `edu`.
+    fn kind(&self) -> &str;
+}
+
+/// Reads a little-endian value of `data.len()` (1, 2, 4 or 8) bytes.
+pub fn le_value(data: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = data.len().min(8);
+    b[..n].copy_from_slice(&data[..n]);
+    u64::from_le_bytes(b)
+}
+
+/// Stores `value` little-endian into all of `data` (1, 2, 4 or 8 bytes).
+pub fn put_le_value(data: &mut [u8], value: u64) {
+    let n = data.len().min(8);
+    data[..n].copy_from_slice(&value.to_le_bytes()[..n]);
+}
