@@ -1,0 +1,1 @@
+//! Emulated devices (placeholder until written).

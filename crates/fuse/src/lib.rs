@@ -1,0 +1,1 @@
+//! FUSE server (placeholder until written).
