@@ -134,7 +134,9 @@ impl RegionMap {
         match range.kind {
             Kind::Region { flags } => {
                 let register_like = flags & REGION_MMAP == 0;
-                if register_like && (!matches!(len, 1 | 2 | 4 | 8) || !rel.is_multiple_of(len as u64)) {
+                if register_like
+                    && (!matches!(len, 1 | 2 | 4 | 8) || !rel.is_multiple_of(len as u64))
+                {
                     return Err(shape);
                 }
                 let (need, what) = if write {

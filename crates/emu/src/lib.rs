@@ -1,1 +1,45 @@
-//! Emulated devices (placeholder until written).
+//! Devices emulated in Rust for devfd, each a [`devfd_device::Device`] that owns its
+//! description and its [`devfd_device::Interrupts`]:
+//!
+//! * [`Edu`]: QEMU's educational PCI device (`edu`): BAR0 registers, a type-0 configuration
+//!   space with an MSI capability, INTx and MSI.
+//! * [`Pl031`]: the ARM PrimeCell PL031 real-time clock as a device-tree platform device, with
+//!   a match interrupt on an injectable [`Clock`].
+//! * [`Memory`]: RAM whose region is a sealed memfd ([`SharedMemory`]), so a client's mmap of
+//!   it is coherent with the device.
+//!
+//! [`from_spec`] makes any of them by name (`memory,size=4M`); [`demo_devices`] makes one of
+//! each.
+//!
+//! Every access value and offset is untrusted: devices check them and fail with
+//! [`devfd_device::DeviceError`] rather than panic. All `unsafe` code is in [`shm`].
+#![deny(missing_docs)]
+#![deny(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
+
+pub mod clock;
+mod edu;
+mod error;
+mod memory;
+mod pci;
+mod pl031;
+#[allow(unsafe_code)]
+pub mod shm;
+mod spec;
+
+pub use clock::{Clock, ManualClock, MonotonicClock};
+pub use edu::{Edu, EduOptions};
+pub use error::{EmuError, ShmError};
+pub use memory::{Memory, MemoryOptions};
+pub use pl031::{Pl031, Pl031Options};
+pub use shm::SharedMemory;
+pub use spec::{KINDS, demo_devices, from_spec, from_spec_str, parse_size};

@@ -1,1 +1,155 @@
-//! FUSE server (placeholder until written).
+//! Serve devfd devices as device files on a FUSE mount (SPEC.md §6).
+//!
+//! Each device is one file: offset 0 holds its description, region offsets trap into the
+//! device, interrupt control windows count events, and `poll` reports `POLLPRI` when an
+//! interrupt is pending. Each mmap region `N` of device `D` is also served as `D.rN`, passed
+//! through by the kernel to the device's shared memory, so `MAP_SHARED` mappings are coherent.
+//!
+//! Every call into a device is bounded ([`ServeOptions::call_bound`], 1 s by default): a call
+//! that has not returned by then is answered `ETIMEDOUT` by a watchdog, and the device is
+//! reported `EIO` until the stuck call returns, so one hung device cannot hold the mount.
+
+mod bound;
+mod fs;
+mod teardown;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use devfd_device::Device;
+use fuser::{Config, MountOption, SessionACL};
+
+pub use fs::TraceEvent;
+
+/// Receives every device access when tracing.
+pub type TraceSink = Box<dyn Fn(&TraceEvent) + Send + Sync>;
+
+/// How to serve.
+pub struct ServeOptions {
+    /// Where to mount.
+    pub mount: PathBuf,
+    /// Let every user reach the mount (files become mode 0666); default owner-only (0600).
+    pub allow_other: bool,
+    /// Bound on each call into a device model.
+    pub call_bound: Duration,
+    /// Threads reading FUSE requests.
+    pub threads: usize,
+    /// Called after every device access (for `devfd serve --trace`).
+    pub trace: Option<TraceSink>,
+}
+
+impl ServeOptions {
+    /// Defaults: owner-only, 1 s bound, 4 threads, no trace.
+    pub fn new(mount: impl Into<PathBuf>) -> Self {
+        ServeOptions {
+            mount: mount.into(),
+            allow_other: false,
+            call_bound: Duration::from_secs(1),
+            threads: 4,
+            trace: None,
+        }
+    }
+}
+
+/// Why serving failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A device's description does not parse (a bug in that device model).
+    #[error("device {name}: invalid description: {error}")]
+    BadDescription {
+        /// Device name.
+        name: String,
+        /// The parse error.
+        error: devfd_format::Error,
+    },
+    /// Two devices share a name, or a name is not a plain file name.
+    #[error("bad device name {0:?}")]
+    BadName(String),
+    /// Mounting failed.
+    #[error("mounting {path}: {source}")]
+    Mount {
+        /// Mount point.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// A running server; dropping it (or [`Server::unmount`]) unmounts.
+pub struct Server {
+    session: Option<fuser::BackgroundSession>,
+    mount: PathBuf,
+}
+
+impl Server {
+    /// The mount point.
+    pub fn mountpoint(&self) -> &Path {
+        &self.mount
+    }
+
+    /// Unmounts and waits for the FUSE threads to finish.
+    ///
+    /// The mount is detached and its FUSE connection aborted first: clients that still hold
+    /// device files open get `ENOTCONN` instead of keeping the server alive.
+    pub fn unmount(mut self) -> std::io::Result<()> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> std::io::Result<()> {
+        let Some(session) = self.session.take() else {
+            return Ok(());
+        };
+        teardown::detach_and_abort(&self.mount);
+        session.umount_and_join()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Err(e) = self.shutdown() {
+            log::warn!("unmounting {}: {e}", self.mount.display());
+        }
+    }
+}
+
+/// Mounts a FUSE file system at `options.mount` serving `devices` (name, device) and returns
+/// at once; requests are served on background threads.
+pub fn serve(
+    devices: Vec<(String, Arc<dyn Device>)>,
+    mut options: ServeOptions,
+) -> Result<Server, ServeError> {
+    let mount = options.mount.clone();
+    let shared = fs::Shared::new(devices, &mut options)?;
+    let mut config = Config::default();
+    config.mount_options = vec![
+        MountOption::FSName("devfd".into()),
+        MountOption::Subtype("devfd".into()),
+        // The kernel enforces each file's mode (0600 unless --allow-other), so the
+        // allow_other that AutoUnmount needs does not open the files to everyone.
+        MountOption::DefaultPermissions,
+        MountOption::AutoUnmount,
+        MountOption::NoDev,
+        MountOption::NoSuid,
+        MountOption::NoExec,
+    ];
+    config.acl = if options.allow_other {
+        SessionACL::All
+    } else {
+        SessionACL::RootAndOwner
+    };
+    config.n_threads = Some(options.threads.max(1));
+    config.clone_fd = options.threads > 1;
+    let filesystem = fs::DeviceFs::new(shared.clone());
+    let session = fuser::Session::new(filesystem, &mount, &config)
+        .and_then(fuser::Session::spawn)
+        .map_err(|source| ServeError::Mount {
+            path: mount.clone(),
+            source,
+        })?;
+    shared.set_notifier(session.notifier());
+    Ok(Server {
+        session: Some(session),
+        mount,
+    })
+}

@@ -1,0 +1,33 @@
+//! The factorial worker: computes off the access path, as the real device does, so a driver
+//! sees the computing bit and can poll it or wait for the interrupt.
+
+use std::sync::Arc;
+
+use super::Shared;
+use super::registers::factorial;
+
+/// Runs until the device is dropped: takes each job, computes it, and — unless the device
+/// was reset meanwhile — publishes the result.
+pub(super) fn run(shared: Arc<Shared>) {
+    let mut state = shared.lock();
+    loop {
+        if state.shutdown {
+            return;
+        }
+        let Some(n) = state.job.take() else {
+            state = shared.wait(state);
+            continue;
+        };
+        let generation = state.generation;
+        drop(state);
+        let result = factorial(n);
+        state = shared.lock();
+        // The configured compute time; cut short by shutdown or reset.
+        state = shared.wait_while(state, shared.factorial_time, |s| {
+            !s.shutdown && s.generation == generation
+        });
+        if !state.shutdown && state.generation == generation {
+            state.finish_factorial(result, &shared.interrupts);
+        }
+    }
+}

@@ -1,0 +1,576 @@
+//! QEMU's educational PCI device, `edu` (QEMU `docs/specs/edu.rst`): a PCI function with
+//! 1 MiB of registers in BAR0 — identification, liveness check, factorial computation on a
+//! worker thread, an interrupt status with raise and acknowledge — signalling through INTx or
+//! MSI.
+//!
+//! Description (as `examples/edu.toml`): region 0 = BAR0 (1 MiB, register-like, "regs") at
+//! file offset 0x1000, region 7 = configuration space (256 bytes) at 0x101000, interrupt 0 =
+//! INTx (level, maskable, automasked) at 0x102000, interrupt 1 = MSI (1 vector, maskable) at
+//! 0x102010.
+//!
+//! Interrupts: with MSI enabled in configuration space, each raise (a write to the raise
+//! register, or a finished factorial with interrupt-on-completion set) is one MSI event. Else
+//! INTx is a level that is high while the interrupt status is non-zero, unless the command
+//! register's INTx-disable bit is set; acknowledging the last bit lowers it.
+//!
+//! BAR0 answers whatever the command register's memory-space bit says: a devfd client reaches
+//! the region directly, not through a bus address decode that the bit would switch off.
+//!
+//! Left out for now: **DMA**. The DMA registers (0x80–0x98) take writes and read 0, and no
+//! transfer ever starts, because a transfer needs the client's memory (the bus-master side of
+//! the device), which devfd device files do not carry; it arrives with vfio-user.
+
+mod factorial;
+mod registers;
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use devfd_device::{Device, DeviceError, Interrupts, le_value, put_le_value};
+use devfd_format::model::{DeviceDesc, InterruptDesc, RegionDesc};
+use devfd_format::wire::{
+    IRQ_AUTOMASKED, IRQ_KIND_INTX, IRQ_KIND_MSI, IRQ_LEVEL, IRQ_MASKABLE, REGION_READ, REGION_WRITE,
+};
+use devfd_format::{Bus, Location, PciId};
+
+use crate::EmuError;
+use crate::pci::ConfigSpace;
+use registers::{Effect, Registers};
+
+/// edu's PCI identity.
+const PCI_ID: PciId = PciId {
+    vendor: 0x1234,
+    device: 0x11e8,
+    subsystem_vendor: 0x1af4,
+    subsystem_device: 0x1100,
+    class: 0x00ff00,
+    revision: 0x10,
+};
+/// BAR0 size: 1 MiB.
+const BAR0_SIZE: u32 = 1 << 20;
+/// Size of the configuration space region.
+const CONFIG_SIZE: u64 = 256;
+
+/// How an [`Edu`] behaves.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EduOptions {
+    /// How long each factorial computation takes. The default, 0, finishes as soon as the
+    /// worker runs; a longer time lets a driver observe the computing bit.
+    pub factorial_time: Duration,
+}
+
+/// QEMU's `edu` device.
+pub struct Edu {
+    shared: Arc<Shared>,
+    worker: Option<JoinHandle<()>>,
+    description: Vec<u8>,
+}
+
+/// State shared with the factorial worker.
+struct Shared {
+    state: Mutex<State>,
+    /// Wakes the worker: a new job, a reset, or shutdown.
+    work: Condvar,
+    interrupts: Interrupts,
+    factorial_time: Duration,
+}
+
+struct State {
+    registers: Registers,
+    config: ConfigSpace,
+    /// A factorial waiting for the worker.
+    job: Option<u32>,
+    /// Bumped by reset, so a computation started before it is dropped.
+    generation: u64,
+    shutdown: bool,
+}
+
+impl Edu {
+    /// Region index of BAR0.
+    pub const BAR0_REGION: u32 = 0;
+    /// Region index of the configuration space (VFIO's numbering).
+    pub const CONFIG_REGION: u32 = 7;
+    /// Interrupt index of INTx.
+    pub const INTX_INTERRUPT: u32 = 0;
+    /// Interrupt index of MSI.
+    pub const MSI_INTERRUPT: u32 = 1;
+
+    /// A powered-on edu with its factorial worker running.
+    pub fn new(options: EduOptions) -> Result<Self, EmuError> {
+        let description = Self::device_desc().build()?;
+        let interrupts = Interrupts::new(&devfd_format::parse(&description)?);
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::power_on()),
+            work: Condvar::new(),
+            interrupts,
+            factorial_time: options.factorial_time,
+        });
+        let worker_shared = shared.clone();
+        let worker = std::thread::Builder::new()
+            .name("edu-factorial".into())
+            .spawn(move || factorial::run(worker_shared))
+            .map_err(|source| EmuError::Thread {
+                name: "edu factorial",
+                source,
+            })?;
+        Ok(Edu {
+            shared,
+            worker: Some(worker),
+            description,
+        })
+    }
+
+    /// edu's description, laid out as `examples/edu.toml` builds it.
+    pub fn device_desc() -> DeviceDesc {
+        let mut d = DeviceDesc::new(Bus::Pci);
+        d.pci_id = Some(PCI_ID);
+        d.label = Some("edu".into());
+        d.regions.push(RegionDesc {
+            index: Self::BAR0_REGION,
+            offset: 0x1000,
+            size: u64::from(BAR0_SIZE),
+            flags: REGION_READ | REGION_WRITE,
+            location: Location::PciBar { bar: 0, flags: 0 },
+            dt: None,
+            label: Some("regs".into()),
+            sparse: None,
+        });
+        d.regions.push(RegionDesc {
+            index: Self::CONFIG_REGION,
+            offset: 0x10_1000,
+            size: CONFIG_SIZE,
+            flags: REGION_READ | REGION_WRITE,
+            location: Location::PciConfig,
+            dt: None,
+            label: None,
+            sparse: None,
+        });
+        d.interrupts.push(InterruptDesc {
+            index: Self::INTX_INTERRUPT,
+            count: 1,
+            kind: IRQ_KIND_INTX,
+            flags: IRQ_LEVEL | IRQ_MASKABLE | IRQ_AUTOMASKED,
+            control_offset: 0x10_2000,
+            dt: None,
+            label: Some("intx".into()),
+        });
+        d.interrupts.push(InterruptDesc {
+            index: Self::MSI_INTERRUPT,
+            count: 1,
+            kind: IRQ_KIND_MSI,
+            flags: IRQ_MASKABLE,
+            control_offset: 0x10_2010,
+            dt: None,
+            label: Some("msi".into()),
+        });
+        d
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Every update leaves the state consistent, so a panicked holder's state is usable.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn wait<'a>(&self, state: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        self.work
+            .wait(state)
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits up to `time` while `condition` holds.
+    fn wait_while<'a>(
+        &self,
+        state: MutexGuard<'a, State>,
+        time: Duration,
+        condition: impl FnMut(&mut State) -> bool,
+    ) -> MutexGuard<'a, State> {
+        match self.work.wait_timeout_while(state, time, condition) {
+            Ok((state, _)) => state,
+            Err(poisoned) => poisoned.into_inner().0,
+        }
+    }
+}
+
+impl State {
+    fn power_on() -> Self {
+        State {
+            registers: Registers::default(),
+            config: ConfigSpace::new(&PCI_ID, BAR0_SIZE),
+            job: None,
+            generation: 0,
+            shutdown: false,
+        }
+    }
+
+    fn finish_factorial(&mut self, result: u32, interrupts: &Interrupts) {
+        let raise = self.registers.finish_factorial(result);
+        self.update_interrupts(interrupts, raise);
+    }
+
+    /// Brings the interrupt outputs in line with the registers; `raise` sends an MSI.
+    ///
+    /// Called with the state locked, so the line follows the registers in the same order as
+    /// the accesses that changed them.
+    fn update_interrupts(&mut self, interrupts: &Interrupts, raise: bool) {
+        let msi = self.config.msi_enabled();
+        // With MSI enabled the function must not use INTx (PCI 3.0 §6.8).
+        let intx_pending = self.registers.interrupt_status() != 0 && !msi;
+        self.config.set_interrupt_status(intx_pending);
+        if raise && msi {
+            interrupts.raise(Edu::MSI_INTERRUPT, 0);
+        }
+        interrupts.set_level(
+            Edu::INTX_INTERRUPT,
+            0,
+            intx_pending && !self.config.intx_disabled(),
+        );
+    }
+}
+
+impl Device for Edu {
+    fn description(&self) -> &[u8] {
+        &self.description
+    }
+
+    fn read(&self, region: u32, offset: u64, data: &mut [u8]) -> Result<(), DeviceError> {
+        let state = self.shared.lock();
+        match region {
+            Self::BAR0_REGION => {
+                let value = state.registers.read(offset, data.len())?;
+                put_le_value(data, value);
+                Ok(())
+            }
+            Self::CONFIG_REGION => state.config.read(offset, data),
+            _ => Err(DeviceError::Unsupported),
+        }
+    }
+
+    fn write(&self, region: u32, offset: u64, data: &[u8]) -> Result<(), DeviceError> {
+        let shared = &*self.shared;
+        let mut state = shared.lock();
+        match region {
+            Self::BAR0_REGION => {
+                match state.registers.write(offset, data.len(), le_value(data))? {
+                    Effect::None => {}
+                    Effect::StartFactorial(n) => {
+                        state.job = Some(n);
+                        shared.work.notify_all();
+                    }
+                    Effect::Raise => state.update_interrupts(&shared.interrupts, true),
+                    Effect::Acknowledge => state.update_interrupts(&shared.interrupts, false),
+                }
+                Ok(())
+            }
+            Self::CONFIG_REGION => {
+                state.config.write(offset, data)?;
+                // The command register's INTx disable or the MSI enable bit may have changed.
+                state.update_interrupts(&shared.interrupts, false);
+                Ok(())
+            }
+            _ => Err(DeviceError::Unsupported),
+        }
+    }
+
+    fn interrupts(&self) -> &Interrupts {
+        &self.shared.interrupts
+    }
+
+    fn reset(&self) {
+        let mut state = self.shared.lock();
+        let generation = state.generation.wrapping_add(1);
+        *state = State {
+            generation,
+            ..State::power_on()
+        };
+        self.shared.interrupts.reset();
+        self.shared.work.notify_all();
+    }
+
+    fn kind(&self) -> &str {
+        "edu"
+    }
+}
+
+impl Drop for Edu {
+    fn drop(&mut self) {
+        self.shared.lock().shutdown = true;
+        self.shared.work.notify_all();
+        if let Some(worker) = self.worker.take() {
+            // The worker only ever waits on `work`, so it sees the shutdown and returns.
+            let _ = worker.join();
+        }
+    }
+}
+
+impl std::fmt::Debug for Edu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Edu")
+            .field("factorial_time", &self.shared.factorial_time)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pci::configuration::{COMMAND_INTX_DISABLE, COMMAND_MEMORY_SPACE};
+    use registers::*;
+    use std::time::Instant;
+
+    const BAR0: u32 = Edu::BAR0_REGION;
+    const CONFIG: u32 = Edu::CONFIG_REGION;
+    const INTX: u32 = Edu::INTX_INTERRUPT;
+    const MSI: u32 = Edu::MSI_INTERRUPT;
+
+    fn edu() -> Edu {
+        Edu::new(EduOptions::default()).unwrap()
+    }
+
+    fn read32(d: &Edu, region: u32, offset: u64) -> u32 {
+        let mut b = [0; 4];
+        d.read(region, offset, &mut b).unwrap();
+        u32::from_le_bytes(b)
+    }
+
+    fn write32(d: &Edu, region: u32, offset: u64, value: u32) {
+        d.write(region, offset, &value.to_le_bytes()).unwrap();
+    }
+
+    /// Polls `done` for up to 5 s.
+    fn eventually(mut done: impl FnMut() -> bool) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if done() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        false
+    }
+
+    fn compute(d: &Edu, n: u32) -> u32 {
+        write32(d, BAR0, FACTORIAL, n);
+        assert!(eventually(
+            || read32(d, BAR0, STATUS) & STATUS_COMPUTING == 0
+        ));
+        read32(d, BAR0, FACTORIAL)
+    }
+
+    #[test]
+    fn description_matches_the_golden_file() {
+        let golden = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/golden/edu.bin"),
+        )
+        .unwrap();
+        let d = edu();
+        assert_eq!(d.description(), golden.as_slice());
+        let parsed = devfd_format::parse(&golden).unwrap();
+        assert_eq!(DeviceDesc::from_description(&parsed), Edu::device_desc());
+        assert_eq!(d.kind(), "edu");
+    }
+
+    #[test]
+    fn identification_and_liveness() {
+        let d = edu();
+        assert_eq!(read32(&d, BAR0, IDENTIFICATION), 0x0100_00ed);
+        write32(&d, BAR0, LIVENESS, 0xdead_beef);
+        assert_eq!(read32(&d, BAR0, LIVENESS), !0xdead_beef);
+        let mut b = [0; 2];
+        assert_eq!(d.read(BAR0, 0, &mut b), Err(DeviceError::Unsupported));
+        assert_eq!(d.write(BAR0, 4, &b), Err(DeviceError::Unsupported));
+        let mut b = [0; 8];
+        assert_eq!(d.read(BAR0, 0x10_0000 - 8, &mut b), Ok(()));
+        assert_eq!(b, [0xff; 8]);
+        assert_eq!(d.read(3, 0, &mut b), Err(DeviceError::Unsupported));
+        assert_eq!(d.write(3, 0, &b), Err(DeviceError::Unsupported));
+    }
+
+    #[test]
+    fn factorial_on_the_worker() {
+        let d = edu();
+        assert_eq!(compute(&d, 5), 120);
+        assert_eq!(compute(&d, 12), 479_001_600);
+        assert_eq!(compute(&d, 0), 1);
+        assert_eq!(compute(&d, 13), 1_932_053_504);
+        assert_eq!(compute(&d, u32::MAX), 0);
+    }
+
+    #[test]
+    fn computing_bit_is_visible_while_busy() {
+        let d = Edu::new(EduOptions {
+            factorial_time: Duration::from_millis(300),
+        })
+        .unwrap();
+        write32(&d, BAR0, FACTORIAL, 4);
+        assert_eq!(read32(&d, BAR0, STATUS), STATUS_COMPUTING);
+        write32(&d, BAR0, FACTORIAL, 7); // ignored while busy
+        assert!(eventually(|| read32(&d, BAR0, STATUS) == 0));
+        assert_eq!(read32(&d, BAR0, FACTORIAL), 24);
+    }
+
+    #[test]
+    fn intx_follows_the_interrupt_status() {
+        let d = edu();
+        let sub = d.interrupts().subscribe();
+        write32(&d, BAR0, INTERRUPT_RAISE, 0x5);
+        assert_eq!(sub.take(INTX, 0), Some(1));
+        assert_eq!(sub.take(MSI, 0), Some(0));
+        assert_eq!(read32(&d, BAR0, INTERRUPT_STATUS), 0x5);
+        assert_eq!(
+            read32(&d, CONFIG, 4) >> 16 & 0x8,
+            0x8,
+            "status: interrupt pending"
+        );
+        // Partly acknowledged: still asserted, so unmasking (automasked) fires again.
+        write32(&d, BAR0, INTERRUPT_ACK, 0x1);
+        d.interrupts().set_masked(INTX, 0, false);
+        assert_eq!(sub.take(INTX, 0), Some(1));
+        // Fully acknowledged: lowered; unmasking is quiet.
+        write32(&d, BAR0, INTERRUPT_ACK, 0x4);
+        assert_eq!(read32(&d, BAR0, INTERRUPT_STATUS), 0);
+        assert_eq!(read32(&d, CONFIG, 4) >> 16 & 0x8, 0);
+        d.interrupts().set_masked(INTX, 0, false);
+        assert_eq!(sub.take(INTX, 0), Some(0));
+    }
+
+    #[test]
+    fn intx_disable_holds_the_line_low() {
+        let d = edu();
+        let sub = d.interrupts().subscribe();
+        write32(
+            &d,
+            CONFIG,
+            4,
+            u32::from(COMMAND_MEMORY_SPACE | COMMAND_INTX_DISABLE),
+        );
+        write32(&d, BAR0, INTERRUPT_RAISE, 0x2);
+        assert_eq!(sub.take(INTX, 0), Some(0));
+        assert_eq!(read32(&d, CONFIG, 4) >> 16 & 0x8, 0x8, "still pending");
+        // Enabling INTx again asserts the pending condition.
+        write32(&d, CONFIG, 4, u32::from(COMMAND_MEMORY_SPACE));
+        assert_eq!(sub.take(INTX, 0), Some(1));
+    }
+
+    #[test]
+    fn msi_when_enabled() {
+        let d = edu();
+        let sub = d.interrupts().subscribe();
+        d.write(CONFIG, 0x42, &1u16.to_le_bytes()).unwrap();
+        write32(&d, BAR0, INTERRUPT_RAISE, 0x1);
+        write32(&d, BAR0, INTERRUPT_RAISE, 0x2);
+        assert_eq!(sub.take(MSI, 0), Some(2), "each raise is a message");
+        assert_eq!(sub.take(INTX, 0), Some(0), "no INTx with MSI enabled");
+        assert_eq!(read32(&d, CONFIG, 4) >> 16 & 0x8, 0);
+        write32(&d, BAR0, INTERRUPT_ACK, 0x3);
+        // The factorial's completion interrupt goes the same way.
+        write32(&d, BAR0, STATUS, STATUS_IRQ_ON_FACTORIAL);
+        write32(&d, BAR0, FACTORIAL, 3);
+        assert!(eventually(|| sub.take(MSI, 0) == Some(1)));
+        assert_eq!(read32(&d, BAR0, INTERRUPT_STATUS), IRQ_FACTORIAL_DONE);
+        assert_eq!(read32(&d, BAR0, FACTORIAL), 6);
+        // Disabling MSI with the status still set falls back to INTx.
+        d.write(CONFIG, 0x42, &0u16.to_le_bytes()).unwrap();
+        assert_eq!(sub.take(INTX, 0), Some(1));
+    }
+
+    #[test]
+    fn factorial_completion_raises_intx() {
+        let d = edu();
+        let sub = d.interrupts().subscribe();
+        write32(&d, BAR0, STATUS, STATUS_IRQ_ON_FACTORIAL);
+        write32(&d, BAR0, FACTORIAL, 10);
+        assert!(eventually(|| sub.take(INTX, 0) == Some(1)));
+        assert_eq!(read32(&d, BAR0, FACTORIAL), 3_628_800);
+        assert_eq!(read32(&d, BAR0, INTERRUPT_STATUS), IRQ_FACTORIAL_DONE);
+        assert_eq!(read32(&d, BAR0, STATUS), STATUS_IRQ_ON_FACTORIAL);
+    }
+
+    #[test]
+    fn config_space_through_the_device() {
+        let d = edu();
+        assert_eq!(read32(&d, CONFIG, 0), 0x11e8_1234);
+        assert_eq!(read32(&d, CONFIG, 8), 0x00ff_0010);
+        assert_eq!(read32(&d, CONFIG, 0x2c), 0x1100_1af4);
+        write32(&d, CONFIG, 0x10, u32::MAX);
+        assert_eq!(read32(&d, CONFIG, 0x10), 0xfff0_0000);
+        let mut b = [0; 8];
+        d.read(CONFIG, 0x40, &mut b).unwrap();
+        assert_eq!(u64::from_le_bytes(b), 0x0000_0000_0080_0005);
+        d.write(CONFIG, 0x48, &u64::MAX.to_le_bytes()).unwrap();
+        d.read(CONFIG, 0x48, &mut b).unwrap();
+        assert_eq!(u64::from_le_bytes(b), 0x0000_ffff_ffff_ffff);
+        let mut one = [0];
+        d.read(CONFIG, 0x3d, &mut one).unwrap();
+        assert_eq!(one, [1]);
+    }
+
+    #[test]
+    fn reset_restores_power_on_state() {
+        let d = Edu::new(EduOptions {
+            factorial_time: Duration::from_millis(200),
+        })
+        .unwrap();
+        let sub = d.interrupts().subscribe();
+        write32(&d, BAR0, LIVENESS, 1);
+        write32(&d, BAR0, STATUS, STATUS_IRQ_ON_FACTORIAL);
+        write32(&d, BAR0, INTERRUPT_RAISE, 0x10);
+        write32(&d, CONFIG, 0x10, 0xfe00_0000);
+        write32(&d, CONFIG, 0x40, 0x0001_0000);
+        d.interrupts().set_masked(MSI, 0, true);
+        write32(&d, BAR0, FACTORIAL, 5);
+        d.reset();
+        assert_eq!(read32(&d, BAR0, LIVENESS), u32::MAX);
+        assert_eq!(read32(&d, BAR0, STATUS), 0);
+        assert_eq!(read32(&d, BAR0, INTERRUPT_STATUS), 0);
+        assert_eq!(read32(&d, CONFIG, 0x10), 0);
+        assert_eq!(read32(&d, CONFIG, 0x40), 0x0080_0005);
+        assert_eq!(d.interrupts().is_masked(MSI, 0), Some(false));
+        assert_eq!(d.interrupts().is_masked(INTX, 0), Some(false));
+        // The computation started before the reset never lands.
+        std::thread::sleep(Duration::from_millis(400));
+        assert_eq!(read32(&d, BAR0, FACTORIAL), 0);
+        assert_eq!(read32(&d, BAR0, INTERRUPT_STATUS), 0);
+        let _ = sub.take(INTX, 0);
+        assert_eq!(sub.take(MSI, 0), Some(0));
+        // And the worker still serves new work.
+        write32(&d, BAR0, STATUS, 0);
+        assert_eq!(compute(&d, 4), 24);
+    }
+
+    #[test]
+    fn drop_stops_a_busy_worker_promptly() {
+        let d = Edu::new(EduOptions {
+            factorial_time: Duration::from_secs(600),
+        })
+        .unwrap();
+        write32(&d, BAR0, FACTORIAL, 3);
+        let start = Instant::now();
+        drop(d);
+        assert!(start.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn concurrent_access_is_consistent() {
+        let d = Arc::new(edu());
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let d = d.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..200 {
+                        write32(&d, BAR0, INTERRUPT_RAISE, 1 << t);
+                        write32(&d, BAR0, INTERRUPT_ACK, 1 << t);
+                        let _ = read32(&d, CONFIG, 4);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(read32(&d, BAR0, INTERRUPT_STATUS), 0);
+        assert_eq!(read32(&d, CONFIG, 4) >> 16 & 0x8, 0);
+    }
+}

@@ -1,0 +1,616 @@
+//! The FUSE file system: a flat directory of device files and their `D.rN` mmap files.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use devfd_device::{AccessError, ControlField, Device, RegionMap, Subscriber, Target};
+use devfd_format::wire::REGION_MMAP;
+use fuser::{
+    BackingId, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo,
+    InitFlags, KernelConfig, LockOwner, Notifier, OpenFlags, PollEvents, PollFlags, PollHandle,
+    PollNotifier, ReplyAttr, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen,
+    ReplyPoll, ReplyWrite, Request, WriteFlags,
+};
+
+use crate::bound::{Pending, Watchdog};
+use crate::{ServeError, ServeOptions};
+
+/// Attributes never change while mounted.
+const TTL: Duration = Duration::from_secs(3600);
+/// Inode numbers: device `i` is `FIRST + i * STRIDE`; its k-th mmap file adds `1 + k`.
+const FIRST: u64 = 2;
+const STRIDE: u64 = 64;
+
+/// One device access, as `devfd serve --trace` prints it.
+#[derive(Debug, Clone)]
+pub struct TraceEvent<'a> {
+    /// Device file name.
+    pub device: &'a str,
+    /// Write (else read).
+    pub write: bool,
+    /// What the access reached, if it resolved.
+    pub target: Option<Target>,
+    /// File offset.
+    pub offset: u64,
+    /// Bytes accessed.
+    pub len: usize,
+    /// The value read or written, for accesses of at most 8 bytes.
+    pub value: Option<u64>,
+    /// The errno answered, 0 on success.
+    pub errno: i32,
+}
+
+struct Entry {
+    name: String,
+    device: Arc<dyn Device>,
+    map: RegionMap,
+    desc: Vec<u8>,
+    /// (region index, offset in the device file, size) of each mmap region.
+    mmap_regions: Vec<(u32, u64, u64)>,
+    wedged: Arc<AtomicBool>,
+}
+
+struct OpenFile {
+    device: usize,
+    subscriber: Arc<Subscriber>,
+    poll: Mutex<Option<PollHandle>>,
+    /// The passthrough backing of a `D.rN` file, registered while the file is open.
+    backing: Option<BackingId>,
+}
+
+pub(crate) struct Shared {
+    devices: Vec<Entry>,
+    open: Mutex<HashMap<u64, Arc<OpenFile>>>,
+    next_fh: AtomicU64,
+    notifier: OnceLock<Notifier>,
+    watchdog: Arc<Watchdog>,
+    trace: Option<crate::TraceSink>,
+    perm: u16,
+    uid: u32,
+    gid: u32,
+    passthrough: AtomicBool,
+}
+
+enum Node {
+    Root,
+    Device(usize),
+    Mmap(usize, usize),
+}
+
+impl Shared {
+    pub(crate) fn new(
+        devices: Vec<(String, Arc<dyn Device>)>,
+        options: &mut ServeOptions,
+    ) -> Result<Arc<Shared>, ServeError> {
+        let mut entries: Vec<Entry> = Vec::new();
+        for (name, device) in devices {
+            let bad_name = name.is_empty() || name.contains('/') || name.starts_with('.');
+            if bad_name || entries.iter().any(|e| e.name == name) {
+                return Err(ServeError::BadName(name));
+            }
+            let desc = device.description().to_vec();
+            let parsed =
+                devfd_format::parse(&desc).map_err(|error| ServeError::BadDescription {
+                    name: name.clone(),
+                    error,
+                })?;
+            let mmap_regions = parsed
+                .regions()
+                .filter(|r| r.flags & REGION_MMAP != 0)
+                .map(|r| (r.index, r.offset, r.size))
+                .take(STRIDE as usize - 1)
+                .collect();
+            let map = RegionMap::new(&parsed);
+            entries.push(Entry {
+                name,
+                device,
+                map,
+                desc,
+                mmap_regions,
+                wedged: Arc::new(AtomicBool::new(false)),
+            });
+        }
+        // SAFETY: getuid/getgid cannot fail and have no preconditions.
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        let shared = Arc::new(Shared {
+            devices: entries,
+            open: Mutex::new(HashMap::new()),
+            next_fh: AtomicU64::new(1),
+            notifier: OnceLock::new(),
+            watchdog: Watchdog::start(options.call_bound),
+            trace: options.trace.take(),
+            perm: if options.allow_other { 0o666 } else { 0o600 },
+            uid,
+            gid,
+            passthrough: AtomicBool::new(false),
+        });
+        for (i, e) in shared.devices.iter().enumerate() {
+            let weak = Arc::downgrade(&shared);
+            e.device.interrupts().set_waker(move || {
+                if let Some(s) = weak.upgrade() {
+                    s.wake(i);
+                }
+            });
+        }
+        Ok(shared)
+    }
+
+    pub(crate) fn set_notifier(&self, notifier: Notifier) {
+        let _ = self.notifier.set(notifier);
+    }
+
+    /// Wakes the pollers of every open file of device `i`.
+    fn wake(&self, i: usize) {
+        let Some(notifier) = self.notifier.get() else {
+            return;
+        };
+        let handles: Vec<PollHandle> = self
+            .open_files()
+            .values()
+            .filter(|f| f.device == i)
+            .filter_map(|f| f.poll.lock().unwrap_or_else(PoisonError::into_inner).take())
+            .collect();
+        for h in handles {
+            if let Err(e) = notifier.poll(h) {
+                log::debug!("poll notification: {e}");
+            }
+        }
+    }
+
+    fn open_files(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<OpenFile>>> {
+        self.open.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn node(&self, ino: INodeNo) -> Option<Node> {
+        if ino == INodeNo::ROOT {
+            return Some(Node::Root);
+        }
+        let rel = ino.0.checked_sub(FIRST)?;
+        let (i, k) = ((rel / STRIDE) as usize, (rel % STRIDE) as usize);
+        let entry = self.devices.get(i)?;
+        match k {
+            0 => Some(Node::Device(i)),
+            k if k <= entry.mmap_regions.len() => Some(Node::Mmap(i, k - 1)),
+            _ => None,
+        }
+    }
+
+    fn attr(&self, node: &Node) -> FileAttr {
+        let (ino, size, kind, perm) = match *node {
+            Node::Root => (INodeNo::ROOT, 0, FileType::Directory, 0o755),
+            Node::Device(i) => (
+                INodeNo(FIRST + i as u64 * STRIDE),
+                self.devices[i].map.end(),
+                FileType::RegularFile,
+                self.perm,
+            ),
+            Node::Mmap(i, k) => (
+                INodeNo(FIRST + i as u64 * STRIDE + 1 + k as u64),
+                self.devices[i].mmap_regions[k].2,
+                FileType::RegularFile,
+                self.perm,
+            ),
+        };
+        FileAttr {
+            ino,
+            size,
+            blocks: 0,
+            atime: SystemTime::UNIX_EPOCH,
+            mtime: SystemTime::UNIX_EPOCH,
+            ctime: SystemTime::UNIX_EPOCH,
+            crtime: SystemTime::UNIX_EPOCH,
+            kind,
+            perm,
+            nlink: if kind == FileType::Directory { 2 } else { 1 },
+            uid: self.uid,
+            gid: self.gid,
+            rdev: 0,
+            blksize: 4096,
+            flags: 0,
+        }
+    }
+
+    /// The directory listing: (inode, type, name).
+    fn entries(&self) -> Vec<(INodeNo, FileType, String)> {
+        let mut list = vec![
+            (INodeNo::ROOT, FileType::Directory, ".".to_string()),
+            (INodeNo::ROOT, FileType::Directory, "..".to_string()),
+        ];
+        for (i, e) in self.devices.iter().enumerate() {
+            let base = FIRST + i as u64 * STRIDE;
+            list.push((INodeNo(base), FileType::RegularFile, e.name.clone()));
+            for (k, (index, _, _)) in e.mmap_regions.iter().enumerate() {
+                let name = format!("{}.r{index}", e.name);
+                list.push((INodeNo(base + 1 + k as u64), FileType::RegularFile, name));
+            }
+        }
+        list
+    }
+
+    fn trace(&self, event: &TraceEvent<'_>) {
+        if let Some(t) = &self.trace {
+            t(event);
+        }
+    }
+
+    /// Performs a read at device-file `offset`, answering `reply` (or letting the watchdog).
+    fn read(&self, file: &OpenFile, offset: u64, size: usize, reply: ReplyData) {
+        let entry = &self.devices[file.device];
+        if size == 0 {
+            return reply.data(&[]);
+        }
+        let target = entry.map.resolve(offset, size, false);
+        let result: Result<Vec<u8>, AccessError> = match target {
+            Err(e) => Err(e),
+            Ok(Target::Description { offset, len }) => {
+                Ok(entry.desc[offset..offset + len].to_vec())
+            }
+            Ok(Target::Control {
+                index,
+                vector,
+                field,
+            }) => Ok(self.control_read(entry, file, index, vector, field)),
+            Ok(Target::Region { index, offset: rel }) => {
+                if entry.wedged.load(Ordering::Acquire) {
+                    Err(AccessError::Device(devfd_device::DeviceError::Failed))
+                } else {
+                    let ticket = self.watchdog.begin(Pending::Data(reply), &entry.wedged);
+                    let mut buf = vec![0u8; size];
+                    let result = entry.device.read(index, rel, &mut buf).map(|()| buf);
+                    let Some(Pending::Data(reply)) = self.watchdog.finish(ticket) else {
+                        return;
+                    };
+                    return self.answer_read(
+                        entry,
+                        target.ok(),
+                        offset,
+                        result.map_err(AccessError::from),
+                        reply,
+                    );
+                }
+            }
+        };
+        self.answer_read(entry, target.ok(), offset, result, reply);
+    }
+
+    fn answer_read(
+        &self,
+        entry: &Entry,
+        target: Option<Target>,
+        offset: u64,
+        result: Result<Vec<u8>, AccessError>,
+        reply: ReplyData,
+    ) {
+        let (len, value, errno) = match &result {
+            Ok(b) => (b.len(), small_value(b), 0),
+            Err(e) => (0, None, e.errno()),
+        };
+        self.trace(&TraceEvent {
+            device: &entry.name,
+            write: false,
+            target,
+            offset,
+            len,
+            value,
+            errno,
+        });
+        match result {
+            Ok(bytes) => reply.data(&bytes),
+            Err(e) => reply.error(Errno::from_i32(e.errno())),
+        }
+    }
+
+    fn control_read(
+        &self,
+        entry: &Entry,
+        file: &OpenFile,
+        index: u32,
+        vector: u32,
+        field: ControlField,
+    ) -> Vec<u8> {
+        match field {
+            ControlField::Counter => file
+                .subscriber
+                .take(index, vector)
+                .unwrap_or(0)
+                .to_le_bytes()
+                .to_vec(),
+            ControlField::Mask => {
+                let masked = entry
+                    .device
+                    .interrupts()
+                    .is_masked(index, vector)
+                    .unwrap_or(false);
+                u32::from(masked).to_le_bytes().to_vec()
+            }
+            ControlField::Reserved => 0u32.to_le_bytes().to_vec(),
+        }
+    }
+
+    fn write(&self, file: &OpenFile, offset: u64, data: &[u8], reply: ReplyWrite) {
+        let entry = &self.devices[file.device];
+        if data.is_empty() {
+            return reply.written(0);
+        }
+        let target = entry.map.resolve(offset, data.len(), true);
+        let result = match target {
+            Err(e) => Err(e),
+            Ok(Target::Description { .. }) => {
+                Err(AccessError::NotPermitted("the description is read-only"))
+            }
+            Ok(Target::Control {
+                index,
+                vector,
+                field,
+            }) => {
+                let value = u64::from(u32::from_le_bytes(data.try_into().unwrap_or([0xff; 4])));
+                match (field, value) {
+                    (ControlField::Mask, 0 | 1) => {
+                        entry
+                            .device
+                            .interrupts()
+                            .set_masked(index, vector, value == 1);
+                        Ok(())
+                    }
+                    _ => Err(AccessError::BadValue(value)),
+                }
+            }
+            Ok(Target::Region { index, offset: rel }) => {
+                if entry.wedged.load(Ordering::Acquire) {
+                    Err(AccessError::Device(devfd_device::DeviceError::Failed))
+                } else {
+                    let ticket = self.watchdog.begin(Pending::Write(reply), &entry.wedged);
+                    let result = entry
+                        .device
+                        .write(index, rel, data)
+                        .map_err(AccessError::from);
+                    let Some(Pending::Write(reply)) = self.watchdog.finish(ticket) else {
+                        return;
+                    };
+                    return self.answer_write(entry, target.ok(), offset, data, result, reply);
+                }
+            }
+        };
+        self.answer_write(entry, target.ok(), offset, data, result, reply);
+    }
+
+    fn answer_write(
+        &self,
+        entry: &Entry,
+        target: Option<Target>,
+        offset: u64,
+        data: &[u8],
+        result: Result<(), AccessError>,
+        reply: ReplyWrite,
+    ) {
+        let errno = result.as_ref().err().map_or(0, AccessError::errno);
+        self.trace(&TraceEvent {
+            device: &entry.name,
+            write: true,
+            target,
+            offset,
+            len: data.len(),
+            value: small_value(data),
+            errno,
+        });
+        match result {
+            Ok(()) => reply.written(data.len() as u32),
+            Err(e) => reply.error(Errno::from_i32(e.errno())),
+        }
+    }
+}
+
+fn small_value(bytes: &[u8]) -> Option<u64> {
+    (bytes.len() <= 8).then(|| devfd_device::le_value(bytes))
+}
+
+/// The [`Filesystem`] fuser drives.
+pub(crate) struct DeviceFs {
+    shared: Arc<Shared>,
+}
+
+impl DeviceFs {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        DeviceFs { shared }
+    }
+
+    fn open_file(&self, fh: FileHandle) -> Option<Arc<OpenFile>> {
+        self.shared.open_files().get(&fh.0).cloned()
+    }
+}
+
+impl Filesystem for DeviceFs {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
+        // Passthrough makes `D.rN` mappings coherent; without it those files still work for
+        // reads and writes, and mmap of them fails as SPEC.md §6.5 allows (ENODEV).
+        if config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
+            && config.set_max_stack_depth(2).is_ok()
+        {
+            self.shared.passthrough.store(true, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        if parent != INodeNo::ROOT {
+            return reply.error(Errno::ENOENT);
+        }
+        let found = self
+            .shared
+            .entries()
+            .into_iter()
+            .skip(2)
+            .find(|(_, _, n)| OsStr::new(n) == name);
+        match found.and_then(|(ino, _, _)| self.shared.node(ino)) {
+            Some(node) => reply.entry(&TTL, &self.shared.attr(&node), Generation(0)),
+            None => reply.error(Errno::ENOENT),
+        }
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        match self.shared.node(ino) {
+            Some(node) => reply.attr(&TTL, &self.shared.attr(&node)),
+            None => reply.error(Errno::ENOENT),
+        }
+    }
+
+    fn readdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectory,
+    ) {
+        if ino != INodeNo::ROOT {
+            return reply.error(Errno::ENOTDIR);
+        }
+        for (i, (ino, kind, name)) in self
+            .shared
+            .entries()
+            .into_iter()
+            .enumerate()
+            .skip(offset as usize)
+        {
+            if reply.add(ino, (i + 1) as u64, kind, name) {
+                break;
+            }
+        }
+        reply.ok();
+    }
+
+    fn open(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        let (device, mmap) = match self.shared.node(ino) {
+            Some(Node::Device(i)) => (i, None),
+            Some(Node::Mmap(i, k)) => (i, Some(k)),
+            Some(Node::Root) => return reply.error(Errno::EISDIR),
+            None => return reply.error(Errno::ENOENT),
+        };
+        let entry = &self.shared.devices[device];
+        let fh = self.shared.next_fh.fetch_add(1, Ordering::Relaxed);
+        let mut backing = None;
+        if let Some(k) = mmap
+            && self.shared.passthrough.load(Ordering::Acquire)
+            && let Some(fd) = entry.device.shared_memory(entry.mmap_regions[k].0)
+        {
+            match reply.open_backing(fd) {
+                Ok(id) => backing = Some(id),
+                Err(e) => log::warn!(
+                    "passthrough for {}.r{}: {e}",
+                    entry.name,
+                    entry.mmap_regions[k].0
+                ),
+            }
+        }
+        let file = Arc::new(OpenFile {
+            device,
+            subscriber: entry.device.interrupts().subscribe(),
+            poll: Mutex::new(None),
+            backing,
+        });
+        // Register the handle before replying: the client may use it the moment it has it.
+        self.shared.open_files().insert(fh, file.clone());
+        match &file.backing {
+            Some(id) => reply.opened_passthrough(FileHandle(fh), FopenFlags::empty(), id),
+            None => reply.opened(FileHandle(fh), FopenFlags::FOPEN_DIRECT_IO),
+        }
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        self.shared.open_files().remove(&fh.0);
+        reply.ok();
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        let Some(file) = self.open_file(fh) else {
+            return reply.error(Errno::EBADF);
+        };
+        match self.shared.node(ino) {
+            Some(Node::Mmap(i, k)) => {
+                // `D.rN` without passthrough: a window onto the region, clipped at its end.
+                let (_, start, size_r) = self.shared.devices[i].mmap_regions[k];
+                let len = (size as u64).min(size_r.saturating_sub(offset)) as usize;
+                if len == 0 {
+                    return reply.data(&[]);
+                }
+                self.shared.read(&file, start + offset, len, reply)
+            }
+            _ => self.shared.read(&file, offset, size as usize, reply),
+        }
+    }
+
+    fn write(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        data: &[u8],
+        _write_flags: WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        let Some(file) = self.open_file(fh) else {
+            return reply.error(Errno::EBADF);
+        };
+        match self.shared.node(ino) {
+            Some(Node::Mmap(i, k)) => {
+                let (_, start, size_r) = self.shared.devices[i].mmap_regions[k];
+                if offset.saturating_add(data.len() as u64) > size_r {
+                    return reply.error(Errno::from_i32(libc::ENXIO));
+                }
+                self.shared.write(&file, start + offset, data, reply)
+            }
+            _ => self.shared.write(&file, offset, data, reply),
+        }
+    }
+
+    fn poll(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        ph: PollNotifier,
+        _events: PollEvents,
+        _flags: PollFlags,
+        reply: ReplyPoll,
+    ) {
+        let Some(file) = self.open_file(fh) else {
+            return reply.error(Errno::EBADF);
+        };
+        // Store the handle before checking, so an event between the check and the reply
+        // still wakes the poller.
+        *file.poll.lock().unwrap_or_else(PoisonError::into_inner) = Some(ph.handle());
+        let mut events = PollEvents::POLLIN
+            | PollEvents::POLLOUT
+            | PollEvents::POLLRDNORM
+            | PollEvents::POLLWRNORM;
+        if file.subscriber.ready() {
+            events |= PollEvents::POLLPRI;
+        }
+        reply.poll(events);
+    }
+}
