@@ -31,6 +31,21 @@ pub enum Command {
     Build(BuildArgs),
     /// Print the flat resource table: every region and interrupt as one fixed-size entry.
     Flat(FlatArgs),
+    /// Serve devices as device files on a FUSE mount (default: the three demo devices).
+    Serve(ServeArgs),
+    /// List the device files in a directory, one line each.
+    Ls(LsArgs),
+    /// Show a live device file: the inspect view of its description.
+    Info(InfoArgs),
+    /// Read registers or memory of a device: prints `0x…` values.
+    Read(ReadArgs),
+    /// Write one value to a register of a device.
+    Write(WriteArgs),
+    /// Hex dump of a region of a device.
+    Dump(DumpArgs),
+    /// Interrupts of a device: wait for one, mask or unmask a vector.
+    #[command(subcommand)]
+    Irq(IrqCommand),
     /// Print the man page (roff) to standard output.
     Man,
     /// Print a shell completion script to standard output.
@@ -90,4 +105,149 @@ pub struct FlatArgs {
     /// Write the 64-byte little-endian entries of SPEC.md appendix A to standard output.
     #[arg(long)]
     pub raw: bool,
+}
+
+/// Arguments of `devfd serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Mount point (default: /run/devfd as root, else $XDG_RUNTIME_DIR/devfd).
+    #[arg(long)]
+    pub mount: Option<PathBuf>,
+    /// A device to serve: `edu`, `pl031`, `memory[,size=4M]`. Repeat for more; without any,
+    /// the demo set (edu, pl031, memory) is served.
+    #[arg(long = "device", value_name = "KIND[,KEY=VALUE...]")]
+    pub devices: Vec<String>,
+    /// Let every user open the device files (default: only the owner).
+    #[arg(long)]
+    pub allow_other: bool,
+    /// Log every access (device, region, offset, width, value, errno) to standard error.
+    #[arg(long)]
+    pub trace: bool,
+    /// Bound on each call into a device model, in milliseconds; slower calls fail ETIMEDOUT.
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    pub bound_ms: u64,
+    /// Threads serving FUSE requests.
+    #[arg(long, default_value_t = 4)]
+    pub threads: usize,
+}
+
+/// Arguments of `devfd ls`.
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Directory of device files (default: where `devfd serve` mounts).
+    pub dir: Option<PathBuf>,
+    /// Print JSON: one object per device with `path`, `bus`, and `vendor`/`device` for PCI.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `devfd info`.
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// The device file.
+    pub path: PathBuf,
+    /// Print JSON instead of the tree.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `devfd read`.
+#[derive(Debug, Args)]
+pub struct ReadArgs {
+    /// The device file.
+    pub path: PathBuf,
+    /// Region: an index, `bar0`…`bar5`, `rom`, `config`, `dt:N`, or a label.
+    pub region: String,
+    /// Offset within the region (decimal or 0x…).
+    #[arg(value_parser = parse_u64)]
+    pub offset: u64,
+    /// Bytes per access.
+    #[arg(long, default_value_t = 4, value_parser = parse_width)]
+    pub width: u8,
+    /// Number of consecutive values.
+    #[arg(long, default_value_t = 1)]
+    pub count: u64,
+}
+
+/// Arguments of `devfd write`.
+#[derive(Debug, Args)]
+pub struct WriteArgs {
+    /// The device file.
+    pub path: PathBuf,
+    /// Region: an index, `bar0`…`bar5`, `rom`, `config`, `dt:N`, or a label.
+    pub region: String,
+    /// Offset within the region (decimal or 0x…).
+    #[arg(value_parser = parse_u64)]
+    pub offset: u64,
+    /// The value (decimal or 0x…).
+    #[arg(value_parser = parse_u64)]
+    pub value: u64,
+    /// Bytes per access.
+    #[arg(long, default_value_t = 4, value_parser = parse_width)]
+    pub width: u8,
+}
+
+/// Arguments of `devfd dump`.
+#[derive(Debug, Args)]
+pub struct DumpArgs {
+    /// The device file.
+    pub path: PathBuf,
+    /// Region: an index, `bar0`…`bar5`, `rom`, `config`, `dt:N`, or a label.
+    pub region: String,
+    /// First offset within the region.
+    #[arg(long, default_value_t = 0, value_parser = parse_u64)]
+    pub offset: u64,
+    /// Bytes to dump (default: the whole region, at most 64 KiB).
+    #[arg(long, value_parser = parse_u64)]
+    pub length: Option<u64>,
+}
+
+/// `devfd irq …`.
+#[derive(Debug, Subcommand)]
+pub enum IrqCommand {
+    /// Wait for an interrupt; prints how many events arrived. Exit 1 on timeout.
+    Wait {
+        /// The device file.
+        path: PathBuf,
+        /// Interrupt: an index, a kind (`intx`, `msi`, …), `dt:N`, or a label.
+        index: String,
+        /// Give up after this many milliseconds (default: wait forever).
+        #[arg(long, value_name = "MS")]
+        timeout: Option<u64>,
+    },
+    /// Mask a vector.
+    Mask {
+        /// The device file.
+        path: PathBuf,
+        /// Interrupt.
+        index: String,
+        /// Vector.
+        #[arg(long, default_value_t = 0)]
+        vector: u32,
+    },
+    /// Unmask (acknowledge) a vector.
+    Unmask {
+        /// The device file.
+        path: PathBuf,
+        /// Interrupt.
+        index: String,
+        /// Vector.
+        #[arg(long, default_value_t = 0)]
+        vector: u32,
+    },
+}
+
+fn parse_u64(s: &str) -> Result<u64, String> {
+    let parsed = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(&hex.replace('_', ""), 16),
+        None => s.replace('_', "").parse(),
+    };
+    parsed.map_err(|e| format!("{s:?} is not a number: {e}"))
+}
+
+fn parse_width(s: &str) -> Result<u8, String> {
+    match s {
+        "1" | "2" | "4" | "8" => Ok(s.parse().unwrap_or(4)),
+        _ => Err(format!("width must be 1, 2, 4 or 8, not {s}")),
+    }
 }

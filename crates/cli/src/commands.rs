@@ -39,7 +39,7 @@ fn with_description<T>(
     f(&name, &d)
 }
 
-fn stdout(text: &[u8]) -> Result<()> {
+pub fn stdout(text: &[u8]) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text).and_then(|()| out.flush()) {
         // A closed pipe (`devfd inspect x | head`) is not an error worth a message.

@@ -2,6 +2,7 @@
 
 mod args;
 mod commands;
+mod device_cmds;
 
 use std::process::ExitCode;
 
@@ -16,6 +17,13 @@ fn main() -> ExitCode {
         Command::Lint(a) => commands::lint(a),
         Command::Build(a) => commands::build(a),
         Command::Flat(a) => commands::flat(a),
+        Command::Serve(a) => device_cmds::serve(a),
+        Command::Ls(a) => device_cmds::ls(a),
+        Command::Info(a) => device_cmds::info(a),
+        Command::Read(a) => device_cmds::read(a),
+        Command::Write(a) => device_cmds::write(a),
+        Command::Dump(a) => device_cmds::dump(a),
+        Command::Irq(c) => device_cmds::irq(c),
         Command::Man => commands::man(),
         Command::Completions { shell } => commands::completions(*shell),
     };

@@ -1,0 +1,399 @@
+//! The live-device subcommands: serve, ls, info, read, write, dump, irq.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use devfd_client::{ClientError, DeviceFile};
+use devfd_device::Device;
+use devfd_fuse::{ServeOptions, TraceEvent};
+use devfd_tools::inspect;
+use serde_json::json;
+
+use crate::args::{DumpArgs, InfoArgs, IrqCommand, LsArgs, ReadArgs, ServeArgs, WriteArgs};
+use crate::commands::stdout;
+
+/// Where `devfd serve` mounts by default, and where `devfd ls` looks.
+pub fn default_mount() -> PathBuf {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    if root {
+        return PathBuf::from("/run/devfd");
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(dir) => PathBuf::from(dir).join("devfd"),
+        None => std::env::temp_dir().join(format!("devfd-{}", std::process::id())),
+    }
+}
+
+/// File name for a device: its DEVICE label (or kind) plus a number, `edu0`, `rtc0`, …
+fn device_names(devices: &[Arc<dyn Device>]) -> Vec<String> {
+    let mut taken: Vec<String> = Vec::new();
+    devices
+        .iter()
+        .map(|d| {
+            let base = devfd_format::parse(d.description())
+                .ok()
+                .and_then(|p| p.device().label().map(str::to_owned))
+                .filter(|l| {
+                    !l.is_empty()
+                        && l.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                })
+                .unwrap_or_else(|| d.kind().to_owned());
+            let n = (0..)
+                .find(|n| !taken.contains(&format!("{base}{n}")))
+                .unwrap_or(0);
+            let name = format!("{base}{n}");
+            taken.push(name.clone());
+            name
+        })
+        .collect()
+}
+
+fn trace_line(e: &TraceEvent<'_>) -> String {
+    let what = match e.target {
+        Some(devfd_device::Target::Region { index, offset }) => {
+            format!("region {index} +{offset:#x}")
+        }
+        Some(devfd_device::Target::Control {
+            index,
+            vector,
+            field,
+        }) => format!("irq {index} vector {vector} {field:?}"),
+        Some(devfd_device::Target::Description { offset, .. }) => {
+            format!("description +{offset:#x}")
+        }
+        None => format!("offset {:#x}", e.offset),
+    };
+    let value = e.value.map(|v| format!(" = {v:#x}")).unwrap_or_default();
+    let dir = if e.write { "write" } else { "read " };
+    let errno = if e.errno == 0 {
+        String::new()
+    } else {
+        format!(
+            " -> errno {} ({})",
+            e.errno,
+            std::io::Error::from_raw_os_error(e.errno)
+        )
+    };
+    format!(
+        "devfd: {} {dir} {what} width {}{value}{errno}",
+        e.device, e.len
+    )
+}
+
+/// If a previous server died without unmounting, the mount point answers ENOTCONN: clear it.
+fn clear_dead_mount(mount: &Path) {
+    if let Err(e) = std::fs::metadata(mount)
+        && e.raw_os_error() == Some(libc::ENOTCONN)
+    {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(mount)
+            .status();
+        let _ = std::process::Command::new("fusermount3")
+            .args(["-u", "-z"])
+            .arg(mount)
+            .status();
+    }
+}
+
+pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
+    let devices: Vec<Arc<dyn Device>> = if args.devices.is_empty() {
+        devfd_emu::demo_devices().context("creating the demo devices")?
+    } else {
+        args.devices
+            .iter()
+            .map(|spec| devfd_emu::from_spec_str(spec).with_context(|| format!("--device {spec}")))
+            .collect::<Result<_>>()?
+    };
+    let mount = args.mount.clone().unwrap_or_else(default_mount);
+    clear_dead_mount(&mount);
+    std::fs::create_dir_all(&mount).with_context(|| format!("creating {}", mount.display()))?;
+    let names = device_names(&devices);
+    let mut options = ServeOptions::new(&mount);
+    options.allow_other = args.allow_other;
+    options.call_bound = Duration::from_millis(args.bound_ms.max(1));
+    options.threads = args.threads.max(1);
+    if args.trace {
+        options.trace = Some(Box::new(|e| eprintln!("{}", trace_line(e))));
+    }
+    // Block the signals before any thread starts, so only the waiter below receives them.
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ])
+    .context("installing signal handlers")?;
+    let summaries: Vec<String> = devices
+        .iter()
+        .zip(&names)
+        .map(|(d, name)| summary_of(&mount.join(name), d.description()))
+        .collect();
+    let server = devfd_fuse::serve(names.iter().cloned().zip(devices).collect(), options)?;
+    println!(
+        "devfd: serving {} device(s) at {}",
+        summaries.len(),
+        mount.display()
+    );
+    for line in &summaries {
+        println!("  {line}");
+    }
+    println!("devfd: Ctrl-C (SIGINT) or SIGTERM unmounts and exits");
+    let signal = signals.forever().next();
+    server
+        .unmount()
+        .with_context(|| format!("unmounting {}", mount.display()))?;
+    eprintln!(
+        "devfd: signal {}, unmounted {}",
+        signal.unwrap_or_default(),
+        mount.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One line about a device: path, bus, identity, regions, interrupts.
+fn summary_of(path: &Path, desc: &[u8]) -> String {
+    let Ok(d) = devfd_format::parse(desc) else {
+        return format!("{}  (invalid description)", path.display());
+    };
+    let dev = d.device();
+    let identity = match dev.pci_id() {
+        Some(id) => format!("{:04x}:{:04x}", id.vendor, id.device),
+        None => dev.compatible().next().unwrap_or("-").to_owned(),
+    };
+    // `index:what:size`, e.g. `0:bar0:1MiB`, `7:config:256B`, `0:4KiB`.
+    let regions: Vec<String> = d
+        .regions()
+        .map(|r| {
+            let kind = inspect::region_kind(&r);
+            let what = kind
+                .split(' ')
+                .next()
+                .filter(|k| *k != "-")
+                .map(|k| format!("{k}:"))
+                .unwrap_or_default();
+            format!(
+                "{}:{what}{}",
+                r.index,
+                inspect::human_size(r.size).replace(' ', "")
+            )
+        })
+        .collect();
+    // `index:kind*vectors`, e.g. `1:msi*1`.
+    let irqs: Vec<String> = d
+        .interrupts()
+        .map(|i| {
+            format!(
+                "{}:{}*{}",
+                i.index,
+                devfd_format::irq_kind_name(i.kind),
+                i.count
+            )
+        })
+        .collect();
+    format!(
+        "{:<24} {:<8} {:<16} regions [{}] irqs [{}]",
+        path.display(),
+        d.bus().name(),
+        identity,
+        regions.join(" "),
+        irqs.join(" ")
+    )
+}
+
+pub fn ls(args: &LsArgs) -> Result<ExitCode> {
+    let dir = args.dir.clone().unwrap_or_else(default_mount);
+    let entries = devfd_client::list(&dir).with_context(|| format!("listing {}", dir.display()))?;
+    if args.json {
+        let list: Vec<_> = entries
+            .iter()
+            .map(|(path, dev)| match dev {
+                Ok(dev) => {
+                    let d = dev.description();
+                    let mut v = json!({
+                        "path": path, "bus": d.bus().name(),
+                        "regions": d.region_count(), "interrupts": d.interrupt_count(),
+                        "label": d.device().label(),
+                    });
+                    if let Some(id) = d.pci_id() {
+                        v["vendor"] = json!(id.vendor);
+                        v["device"] = json!(id.device);
+                        v["class"] = json!(id.class);
+                    }
+                    let compatible: Vec<&str> = d.device().compatible().collect();
+                    if !compatible.is_empty() {
+                        v["compatible"] = json!(compatible);
+                    }
+                    v
+                }
+                Err(e) => json!({"path": path, "error": e.to_string()}),
+            })
+            .collect();
+        stdout(format!("{}\n", serde_json::to_string_pretty(&list)?).as_bytes())?;
+    } else {
+        let mut out = String::new();
+        for (path, dev) in &entries {
+            match dev {
+                Ok(dev) => out.push_str(&summary_of(path, dev.description_bytes())),
+                Err(e) => out.push_str(&format!("{}  error: {e}", path.display())),
+            }
+            out.push('\n');
+        }
+        stdout(out.as_bytes())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn open(path: &Path) -> Result<DeviceFile> {
+    DeviceFile::open(path).with_context(|| format!("opening {}", path.display()))
+}
+
+pub fn info(args: &InfoArgs) -> Result<ExitCode> {
+    let dev = open(&args.path)?;
+    let d = dev.description();
+    let text = if args.json {
+        format!(
+            "{}\n",
+            serde_json::to_string_pretty(&inspect::render_json(&d))?
+        )
+    } else {
+        inspect::render_text(&args.path.display().to_string(), &d)
+    };
+    stdout(text.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_one(
+    dev: &DeviceFile,
+    region: devfd_client::RegionInfo,
+    offset: u64,
+    width: u8,
+) -> Result<u64, ClientError> {
+    Ok(match width {
+        1 => u64::from(dev.read_u8(region, offset)?),
+        2 => u64::from(dev.read_u16(region, offset)?),
+        8 => dev.read_u64(region, offset)?,
+        _ => u64::from(dev.read_u32(region, offset)?),
+    })
+}
+
+pub fn read(args: &ReadArgs) -> Result<ExitCode> {
+    let dev = open(&args.path)?;
+    let region = dev.resolve_region(&args.region)?;
+    let mut out = String::new();
+    for i in 0..args.count {
+        let offset = i
+            .checked_mul(u64::from(args.width))
+            .and_then(|d| args.offset.checked_add(d))
+            .context("offset overflows")?;
+        let v = read_one(&dev, region, offset, args.width).with_context(|| {
+            format!(
+                "reading {} bytes at {} +{offset:#x}",
+                args.width, args.region
+            )
+        })?;
+        out.push_str(&format!("{v:#0w$x}\n", w = 2 + 2 * usize::from(args.width)));
+    }
+    stdout(out.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn write(args: &WriteArgs) -> Result<ExitCode> {
+    let dev = open(&args.path)?;
+    let region = dev.resolve_region(&args.region)?;
+    let v = args.value;
+    let fits = args.width == 8 || v >> (8 * u32::from(args.width)) == 0;
+    if !fits {
+        bail!("value {v:#x} does not fit in {} byte(s)", args.width);
+    }
+    let at = args.offset;
+    match args.width {
+        1 => dev.write_u8(region, at, v as u8),
+        2 => dev.write_u16(region, at, v as u16),
+        8 => dev.write_u64(region, at, v),
+        _ => dev.write_u32(region, at, v as u32),
+    }
+    .with_context(|| format!("writing {v:#x} at {} +{at:#x}", args.region))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn dump(args: &DumpArgs) -> Result<ExitCode> {
+    let dev = open(&args.path)?;
+    let region = dev.resolve_region(&args.region)?;
+    let available = region.size.saturating_sub(args.offset);
+    let len = args
+        .length
+        .unwrap_or(available.min(64 * 1024))
+        .min(available);
+    let mut buf = vec![0u8; len as usize];
+    dev.read_bulk(region, args.offset, &mut buf)
+        .with_context(|| format!("reading {len} bytes of {}", args.region))?;
+    let mut out = String::new();
+    for (i, chunk) in buf.chunks(16).enumerate() {
+        let at = args.offset + 16 * i as u64;
+        let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
+        let ascii: String = chunk
+            .iter()
+            .map(|&b| {
+                if (0x20..0x7f).contains(&b) {
+                    b as char
+                } else {
+                    '.'
+                }
+            })
+            .collect();
+        out.push_str(&format!("{at:08x}  {:<47}  |{ascii}|\n", hex.join(" ")));
+    }
+    stdout(out.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn irq(cmd: &IrqCommand) -> Result<ExitCode> {
+    match cmd {
+        IrqCommand::Wait {
+            path,
+            index,
+            timeout,
+        } => {
+            let dev = open(path)?;
+            let irq = dev.resolve_interrupt(index)?;
+            match dev.wait_interrupt(irq, timeout.map(Duration::from_millis)) {
+                Ok(n) => {
+                    stdout(format!("irq {}: {n} event(s)\n", irq.index).as_bytes())?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(ClientError::TimedOut) => {
+                    eprintln!(
+                        "devfd: irq {}: no event within {} ms",
+                        irq.index,
+                        timeout.unwrap_or(0)
+                    );
+                    Ok(ExitCode::from(1))
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        IrqCommand::Mask {
+            path,
+            index,
+            vector,
+        }
+        | IrqCommand::Unmask {
+            path,
+            index,
+            vector,
+        } => {
+            let dev = open(path)?;
+            let irq = dev.resolve_interrupt(index)?;
+            if matches!(cmd, IrqCommand::Mask { .. }) {
+                dev.mask(irq, *vector)?;
+            } else {
+                dev.unmask(irq, *vector)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
