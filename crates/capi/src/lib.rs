@@ -1,0 +1,979 @@
+//! libdevfd: the C ABI of devfd. `include/devfd.h` is generated from this file by cbindgen.
+//!
+//! A C user-space driver parses or opens a device, walks the flat resource table (SPEC.md
+//! appendix A) as an array of fixed-size [`devfd_resource`] entries, finds regions by PCI BAR,
+//! config space or device-tree path, and accesses them. Every entry point validates its
+//! pointers, catches panics (none cross the boundary) and returns 0 or a negative errno.
+#![allow(non_camel_case_types)]
+
+use std::ffi::{CStr, c_char, c_int, c_void};
+use std::os::fd::AsRawFd;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use devfd_client::{ClientError, DeviceFile, Mapping};
+use devfd_format::{Description, FlatEntry, parse};
+
+/// Success.
+pub const DEVFD_OK: c_int = 0;
+/// Bus code of a PCI device (`devfd_desc_bus`).
+pub const DEVFD_BUS_PCI: c_int = b'P' as c_int;
+/// Bus code of a device-tree platform device.
+pub const DEVFD_BUS_PLATFORM: c_int = b'T' as c_int;
+/// `devfd_resource.kind`: a region.
+pub const DEVFD_RESOURCE_REGION: u32 = 1;
+/// `devfd_resource.kind`: an interrupt.
+pub const DEVFD_RESOURCE_INTERRUPT: u32 = 2;
+/// Region flag: readable.
+pub const DEVFD_REGION_READ: u32 = 1;
+/// Region flag: writable.
+pub const DEVFD_REGION_WRITE: u32 = 2;
+/// Region flag: mmap-capable.
+pub const DEVFD_REGION_MMAP: u32 = 4;
+/// Interrupt flag: level-triggered.
+pub const DEVFD_IRQ_LEVEL: u32 = 1;
+/// Interrupt flag: maskable.
+pub const DEVFD_IRQ_MASKABLE: u32 = 2;
+/// Interrupt flag: masks itself when it fires.
+pub const DEVFD_IRQ_AUTOMASKED: u32 = 4;
+/// `devfd_resource.location`: nothing bus-specific.
+pub const DEVFD_LOC_NONE: u32 = 0;
+/// `devfd_resource.location`: PCI BAR `location_index`.
+pub const DEVFD_LOC_PCI_BAR: u32 = 1;
+/// `devfd_resource.location`: PCI configuration space.
+pub const DEVFD_LOC_PCI_CONFIG: u32 = 2;
+/// `devfd_resource.location`: PCI expansion ROM.
+pub const DEVFD_LOC_PCI_ROM: u32 = 3;
+/// `devfd_resource.location`: device-tree node property entry `location_index`.
+pub const DEVFD_LOC_DT: u32 = 4;
+
+/// One entry of the flat resource table (SPEC.md appendix A), in native byte order.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct devfd_resource {
+    /// DEVFD_RESOURCE_REGION or DEVFD_RESOURCE_INTERRUPT.
+    pub kind: u32,
+    /// Region or interrupt index.
+    pub index: u32,
+    /// DEVFD_REGION_* or DEVFD_IRQ_* flags.
+    pub flags: u32,
+    /// DEVFD_LOC_*.
+    pub location: u32,
+    /// Region: offset in the device file. Interrupt: offset of its control window.
+    pub offset: u64,
+    /// Region: size. Interrupt: size of its control window (16 bytes per vector).
+    pub size: u64,
+    /// Interrupt: vectors. Region: sparse mmap areas (0: the whole region may be mapped).
+    pub count: u32,
+    /// PCI BAR number, or the DT property entry.
+    pub location_index: u32,
+    /// Interrupt kind (1 INTx, 2 MSI, 3 MSI-X, 4 wired, 5 error, 6 request); 0 for regions.
+    pub irq_kind: u32,
+    /// PCI BAR flags (1 I/O, 2 64-bit, 4 prefetchable), or the DT property (1 reg, 2 ranges,
+    /// 3 interrupts).
+    pub location_flags: u32,
+    /// Pass to devfd_desc_string() for the device-tree path (0: none).
+    pub dt_path_offset: u32,
+    /// Pass to devfd_desc_string() for the label (0: none).
+    pub label_offset: u32,
+    /// Zero.
+    pub reserved: u64,
+}
+
+/// PCI identity.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct devfd_pci_id {
+    /// Vendor ID.
+    pub vendor: u16,
+    /// Device ID.
+    pub device: u16,
+    /// Subsystem vendor ID.
+    pub subsystem_vendor: u16,
+    /// Subsystem ID.
+    pub subsystem_device: u16,
+    /// 24-bit class code.
+    pub class_code: u32,
+    /// Revision ID.
+    pub revision: u8,
+    /// Zero.
+    pub reserved: [u8; 3],
+}
+
+/// Where and why devfd_desc_parse() rejected a description.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct devfd_parse_error {
+    /// Byte offset of the problem in the description.
+    pub offset: u64,
+    /// Top-level record position, or -1.
+    pub record: i32,
+    /// Sub-record position within it, or -1.
+    pub sub_record: i32,
+    /// A NUL-terminated message, e.g. "byte 0x60, record 1 (REGION): rec_len is 0".
+    pub message: [c_char; 160],
+}
+
+/// A validated description (opaque).
+pub struct devfd_desc {
+    bytes: Vec<u8>,
+}
+
+/// An open device file (opaque).
+pub struct devfd_device {
+    file: DeviceFile,
+    desc: devfd_desc,
+    maps: Mutex<Vec<Mapping>>,
+}
+
+/// Runs an entry point, turning a panic into -ENOTRECOVERABLE.
+fn guard(f: impl FnOnce() -> c_int) -> c_int {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or(-libc::ENOTRECOVERABLE)
+}
+
+fn client_errno(e: &ClientError) -> c_int {
+    match e.errno() {
+        Some(errno) => -errno,
+        None => match e {
+            ClientError::Format(_) | ClientError::Truncated { .. } => -libc::EBADMSG,
+            ClientError::Short { .. } => -libc::EIO,
+            _ => -libc::ENOENT,
+        },
+    }
+}
+
+impl devfd_desc {
+    fn view(&self) -> Option<Description<'_>> {
+        parse(&self.bytes).ok()
+    }
+}
+
+fn to_resource(e: FlatEntry) -> devfd_resource {
+    devfd_resource {
+        kind: e.kind,
+        index: e.index,
+        flags: e.flags,
+        location: e.location,
+        offset: e.offset,
+        size: e.size,
+        count: e.count,
+        location_index: e.location_index,
+        irq_kind: e.irq_kind,
+        location_flags: e.location_flags,
+        dt_path_offset: e.dt_path_offset,
+        label_offset: e.label_offset,
+        reserved: 0,
+    }
+}
+
+/// Stores `value` through `out`, or fails -EINVAL if `out` is NULL.
+///
+/// # Safety
+/// `out` is NULL or valid for a write of `T`.
+unsafe fn put<T>(out: *mut T, value: T) -> c_int {
+    if out.is_null() {
+        return -libc::EINVAL;
+    }
+    // SAFETY: non-NULL and, by the caller's contract, valid for a write of T.
+    unsafe { out.write(value) };
+    DEVFD_OK
+}
+
+/// # Safety
+/// `p` is NULL or points to a live `T` for `'a`.
+unsafe fn borrow<'a, T>(p: *const T) -> Option<&'a T> {
+    // SAFETY: the caller guarantees p is NULL or valid for 'a.
+    unsafe { p.as_ref() }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------
+
+/// A static, NUL-terminated description of a code returned by any devfd function.
+#[unsafe(no_mangle)]
+pub extern "C" fn devfd_strerror(code: c_int) -> *const c_char {
+    let text: &CStr = match -code {
+        0 => c"success",
+        libc::EINVAL => c"invalid argument (NULL pointer, bad width or misaligned offset)",
+        libc::ENOENT => c"no such region, interrupt, vector or name",
+        libc::ENXIO => c"offset outside the region, or region not mappable there",
+        libc::EPERM => c"not permitted by the region's or interrupt's flags",
+        libc::EACCES => c"permission denied",
+        libc::EIO => c"the device failed the access (or a short transfer)",
+        libc::ETIMEDOUT => c"timed out",
+        libc::EBADMSG => c"not a valid devfd description",
+        libc::ENOMEM => c"out of memory",
+        libc::ENOTRECOVERABLE => c"internal error in libdevfd",
+        libc::ENOTCONN => c"the device server is gone",
+        libc::EBADF => c"bad file descriptor",
+        _ => c"unknown error",
+    };
+    text.as_ptr()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Descriptions
+// ---------------------------------------------------------------------------------------------
+
+/// Validates `len` bytes at `buf` as a description (SPEC.md §7) and stores a new handle in
+/// `*out`. On failure returns -EBADMSG and, if `err` is not NULL, fills it.
+///
+/// # Safety
+/// `buf` is valid for reads of `len` bytes; `out` is valid for a write; `err` is NULL or valid
+/// for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_desc_parse(
+    buf: *const u8,
+    len: usize,
+    out: *mut *mut devfd_desc,
+    err: *mut devfd_parse_error,
+) -> c_int {
+    guard(|| {
+        if out.is_null() || (buf.is_null() && len != 0) {
+            return -libc::EINVAL;
+        }
+        let bytes: &[u8] = if len == 0 {
+            &[]
+        } else {
+            // SAFETY: non-NULL and valid for `len` bytes by the caller's contract.
+            unsafe { std::slice::from_raw_parts(buf, len) }
+        };
+        match parse(bytes) {
+            Ok(d) => {
+                let handle = Box::new(devfd_desc {
+                    bytes: d.as_bytes().to_vec(),
+                });
+                // SAFETY: `out` is non-NULL and valid for a write.
+                unsafe { put(out, Box::into_raw(handle)) }
+            }
+            Err(e) => {
+                if !err.is_null() {
+                    let mut message = [0 as c_char; 160];
+                    let text = e.to_string();
+                    for (dst, &src) in message.iter_mut().zip(text.as_bytes().iter().take(159)) {
+                        *dst = src as c_char;
+                    }
+                    let record = e.record;
+                    let value = devfd_parse_error {
+                        offset: e.offset as u64,
+                        record: record.map_or(-1, |r| i32::from(r.index)),
+                        sub_record: record.and_then(|r| r.sub).map_or(-1, i32::from),
+                        message,
+                    };
+                    // SAFETY: `err` is non-NULL and valid for a write.
+                    unsafe { put(err, value) };
+                }
+                -libc::EBADMSG
+            }
+        }
+    })
+}
+
+/// Frees a description from devfd_desc_parse(); NULL is ignored.
+///
+/// # Safety
+/// `desc` is NULL or a handle from devfd_desc_parse() not yet freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_desc_free(desc: *mut devfd_desc) {
+    if !desc.is_null() {
+        // SAFETY: created by Box::into_raw in devfd_desc_parse and not freed before.
+        drop(unsafe { Box::from_raw(desc) });
+    }
+}
+
+/// The bus code (DEVFD_BUS_PCI, DEVFD_BUS_PLATFORM, or another capital letter), or -EINVAL.
+///
+/// # Safety
+/// `desc` is NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_desc_bus(desc: *const devfd_desc) -> c_int {
+    // SAFETY: NULL or live, per the contract.
+    let Some(d) = (unsafe { borrow(desc) }).and_then(devfd_desc::view) else {
+        return -libc::EINVAL;
+    };
+    c_int::from(d.bus().code())
+}
+
+/// Length in bytes of the description (0 for NULL).
+///
+/// # Safety
+/// `desc` is NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_desc_len(desc: *const devfd_desc) -> usize {
+    // SAFETY: NULL or live, per the contract.
+    unsafe { borrow(desc) }.map_or(0, |d| d.bytes.len())
+}
+
+/// Number of entries of the flat resource table: regions, then interrupts (0 for NULL).
+///
+/// # Safety
+/// `desc` is NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_desc_resource_count(desc: *const devfd_desc) -> usize {
+    // SAFETY: NULL or live, per the contract.
+    unsafe { borrow(desc) }
+        .and_then(devfd_desc::view)
+        .map_or(0, |d| d.flat_len())
+}
+
+/// Copies entry `i` of the flat resource table to `*out`; -ENOENT past the end.
+///
+/// # Safety
+/// `desc` is NULL or a live handle; `out` is valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_desc_resource(
+    desc: *const devfd_desc,
+    i: usize,
+    out: *mut devfd_resource,
+) -> c_int {
+    guard(|| {
+        // SAFETY: NULL or live, per the contract.
+        let Some(d) = (unsafe { borrow(desc) }).and_then(devfd_desc::view) else {
+            return -libc::EINVAL;
+        };
+        match d.flat().nth(i) {
+            // SAFETY: `out` is valid for a write, per the contract.
+            Some(e) => unsafe { put(out, to_resource(e)) },
+            None => -libc::ENOENT,
+        }
+    })
+}
+
+/// Shared body of the lookups: finds an entry with `pick` and stores it.
+///
+/// # Safety
+/// As for the lookups: `desc` NULL or live, `out` valid for a write.
+unsafe fn lookup(
+    desc: *const devfd_desc,
+    out: *mut devfd_resource,
+    pick: impl FnOnce(&Description<'_>) -> Option<FlatEntry>,
+) -> c_int {
+    guard(|| {
+        // SAFETY: NULL or live, per the contract.
+        let Some(d) = (unsafe { borrow(desc) }).and_then(devfd_desc::view) else {
+            return -libc::EINVAL;
+        };
+        match pick(&d) {
+            // SAFETY: `out` is valid for a write, per the contract.
+            Some(e) => unsafe { put(out, to_resource(e)) },
+            None => -libc::ENOENT,
+        }
+    })
+}
+
+/// The region with this index; -ENOENT if none.
+///
+/// # Safety
+/// `desc` is NULL or a live handle; `out` is valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_desc_region(
+    desc: *const devfd_desc,
+    index: u32,
+    out: *mut devfd_resource,
+) -> c_int {
+    // SAFETY: forwarded contract.
+    unsafe { lookup(desc, out, |d| d.region(index).map(|r| r.flat_entry())) }
+}
+
+/// The interrupt with this index; -ENOENT if none.
+///
+/// # Safety
+/// `desc` is NULL or a live handle; `out` is valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_desc_interrupt(
+    desc: *const devfd_desc,
+    index: u32,
+    out: *mut devfd_resource,
+) -> c_int {
+    // SAFETY: forwarded contract.
+    unsafe { lookup(desc, out, |d| d.interrupt(index).map(|i| i.flat_entry())) }
+}
+
+/// The region that is PCI BAR `bar` (0-5); -ENOENT if none.
+///
+/// # Safety
+/// `desc` is NULL or a live handle; `out` is valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_desc_pci_bar(
+    desc: *const devfd_desc,
+    bar: u8,
+    out: *mut devfd_resource,
+) -> c_int {
+    // SAFETY: forwarded contract.
+    unsafe { lookup(desc, out, |d| d.pci_bar(bar).map(|r| r.flat_entry())) }
+}
+
+/// The region that is PCI configuration space; -ENOENT if none.
+///
+/// # Safety
+/// `desc` is NULL or a live handle; `out` is valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_desc_pci_config(
+    desc: *const devfd_desc,
+    out: *mut devfd_resource,
+) -> c_int {
+    // SAFETY: forwarded contract.
+    unsafe { lookup(desc, out, |d| d.pci_config().map(|r| r.flat_entry())) }
+}
+
+/// The region that is entry `index` of the `reg` property of device-tree node `path`.
+///
+/// # Safety
+/// `desc` is NULL or a live handle; `path` is NULL or a NUL-terminated string; `out` is
+/// valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_desc_dt_region(
+    desc: *const devfd_desc,
+    path: *const c_char,
+    index: u32,
+    out: *mut devfd_resource,
+) -> c_int {
+    if path.is_null() {
+        return -libc::EINVAL;
+    }
+    // SAFETY: non-NULL and NUL-terminated, per the contract.
+    let Ok(path) = unsafe { CStr::from_ptr(path) }.to_str() else {
+        return -libc::ENOENT;
+    };
+    // SAFETY: forwarded contract.
+    unsafe {
+        lookup(desc, out, |d| {
+            d.dt_region(path, index).map(|r| r.flat_entry())
+        })
+    }
+}
+
+/// PCI identity of the device; -ENOENT if it is not a PCI device.
+///
+/// # Safety
+/// `desc` is NULL or a live handle; `out` is valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_desc_pci_id(
+    desc: *const devfd_desc,
+    out: *mut devfd_pci_id,
+) -> c_int {
+    guard(|| {
+        // SAFETY: NULL or live, per the contract.
+        let Some(d) = (unsafe { borrow(desc) }).and_then(devfd_desc::view) else {
+            return -libc::EINVAL;
+        };
+        let Some(id) = d.pci_id() else {
+            return -libc::ENOENT;
+        };
+        let value = devfd_pci_id {
+            vendor: id.vendor,
+            device: id.device,
+            subsystem_vendor: id.subsystem_vendor,
+            subsystem_device: id.subsystem_device,
+            class_code: id.class,
+            revision: id.revision,
+            reserved: [0; 3],
+        };
+        // SAFETY: `out` is valid for a write, per the contract.
+        unsafe { put(out, value) }
+    })
+}
+
+/// The NUL-terminated string at byte `offset` of the description (a `dt_path_offset` or
+/// `label_offset` of a resource), or NULL if `offset` is 0 or not a string. Valid as long as
+/// `desc`.
+///
+/// # Safety
+/// `desc` is NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_desc_string(desc: *const devfd_desc, offset: u32) -> *const c_char {
+    // SAFETY: NULL or live, per the contract.
+    let Some(d) = (unsafe { borrow(desc) }) else {
+        return std::ptr::null();
+    };
+    let tail = d.bytes.get(offset as usize..).unwrap_or(&[]);
+    if offset == 0 || !tail.contains(&0) {
+        return std::ptr::null();
+    }
+    tail.as_ptr().cast()
+}
+
+/// The `n`-th device-tree `compatible` string, or NULL. Valid as long as `desc`.
+///
+/// # Safety
+/// `desc` is NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_desc_compatible(desc: *const devfd_desc, n: usize) -> *const c_char {
+    // SAFETY: NULL or live, per the contract.
+    let Some(handle) = (unsafe { borrow(desc) }) else {
+        return std::ptr::null();
+    };
+    let Some(d) = handle.view() else {
+        return std::ptr::null();
+    };
+    // Each entry is NUL-terminated inside the description, so point into it.
+    d.device()
+        .compatible()
+        .nth(n)
+        .map_or(std::ptr::null(), |s| s.as_ptr().cast())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Device files
+// ---------------------------------------------------------------------------------------------
+
+/// Opens a device file (or a description file), discovers its description with at most two
+/// reads, and stores a new handle in `*out`.
+///
+/// # Safety
+/// `path` is a NUL-terminated string; `out` is valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_open(path: *const c_char, out: *mut *mut devfd_device) -> c_int {
+    guard(|| {
+        if path.is_null() || out.is_null() {
+            return -libc::EINVAL;
+        }
+        // SAFETY: non-NULL and NUL-terminated, per the contract.
+        let path = unsafe { CStr::from_ptr(path) };
+        let path = std::path::Path::new(
+            <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(path.to_bytes()),
+        );
+        match DeviceFile::open(path) {
+            Ok(file) => {
+                let desc = devfd_desc {
+                    bytes: file.description_bytes().to_vec(),
+                };
+                let handle = Box::new(devfd_device {
+                    file,
+                    desc,
+                    maps: Mutex::new(Vec::new()),
+                });
+                // SAFETY: `out` is non-NULL and valid for a write.
+                unsafe { put(out, Box::into_raw(handle)) }
+            }
+            Err(e) => client_errno(&e),
+        }
+    })
+}
+
+/// Closes a device (unmapping everything devfd_map() mapped); NULL is ignored.
+///
+/// # Safety
+/// `dev` is NULL or a handle from devfd_open() not yet closed, and no other thread uses it.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_close(dev: *mut devfd_device) {
+    if !dev.is_null() {
+        // SAFETY: created by Box::into_raw in devfd_open and not freed before.
+        drop(unsafe { Box::from_raw(dev) });
+    }
+}
+
+/// The device's description, borrowed until devfd_close().
+///
+/// # Safety
+/// `dev` is NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_device_desc(dev: *const devfd_device) -> *const devfd_desc {
+    // SAFETY: NULL or live, per the contract.
+    unsafe { borrow(dev) }.map_or(std::ptr::null(), |d| &d.desc as *const devfd_desc)
+}
+
+/// A file descriptor to poll(2)/epoll for POLLPRI (an interrupt is pending), or -EINVAL.
+/// Owned by the device: do not close it.
+///
+/// # Safety
+/// `dev` is NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_fd(dev: *const devfd_device) -> c_int {
+    // SAFETY: NULL or live, per the contract.
+    unsafe { borrow(dev) }.map_or(-libc::EINVAL, |d| d.file.as_raw_fd())
+}
+
+/// # Safety
+/// `dev` is NULL or a live handle.
+unsafe fn with_device(dev: *const devfd_device, f: impl FnOnce(&devfd_device) -> c_int) -> c_int {
+    guard(|| {
+        // SAFETY: NULL or live, per the contract.
+        match unsafe { borrow(dev) } {
+            Some(d) => f(d),
+            None => -libc::EINVAL,
+        }
+    })
+}
+
+/// Reads the 8-bit register at `offset` in region `region` into `*value`.
+///
+/// # Safety
+/// `dev` is NULL or a live handle; `value` is valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_read8(
+    dev: *const devfd_device,
+    region: u32,
+    offset: u64,
+    value: *mut u8,
+) -> c_int {
+    // SAFETY: forwarded contract.
+    unsafe {
+        with_device(dev, |d| {
+            d.file
+                .read_u8(region, offset)
+                .map_or_else(|e| client_errno(&e), |v| put(value, v))
+        })
+    }
+}
+
+/// Writes the 8-bit register at `offset` in region `region`.
+///
+/// # Safety
+/// `dev` is NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_write8(
+    dev: *const devfd_device,
+    region: u32,
+    offset: u64,
+    value: u8,
+) -> c_int {
+    // SAFETY: forwarded contract.
+    unsafe {
+        with_device(dev, |d| {
+            d.file
+                .write_u8(region, offset, value)
+                .map_or_else(|e| client_errno(&e), |()| DEVFD_OK)
+        })
+    }
+}
+
+/// Reads the 16-bit register at `offset` in region `region` into `*value`.
+///
+/// # Safety
+/// `dev` is NULL or a live handle; `value` is valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_read16(
+    dev: *const devfd_device,
+    region: u32,
+    offset: u64,
+    value: *mut u16,
+) -> c_int {
+    // SAFETY: forwarded contract.
+    unsafe {
+        with_device(dev, |d| {
+            d.file
+                .read_u16(region, offset)
+                .map_or_else(|e| client_errno(&e), |v| put(value, v))
+        })
+    }
+}
+
+/// Writes the 16-bit register at `offset` in region `region`.
+///
+/// # Safety
+/// `dev` is NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_write16(
+    dev: *const devfd_device,
+    region: u32,
+    offset: u64,
+    value: u16,
+) -> c_int {
+    // SAFETY: forwarded contract.
+    unsafe {
+        with_device(dev, |d| {
+            d.file
+                .write_u16(region, offset, value)
+                .map_or_else(|e| client_errno(&e), |()| DEVFD_OK)
+        })
+    }
+}
+
+/// Reads the 32-bit register at `offset` in region `region` into `*value`.
+///
+/// # Safety
+/// `dev` is NULL or a live handle; `value` is valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_read32(
+    dev: *const devfd_device,
+    region: u32,
+    offset: u64,
+    value: *mut u32,
+) -> c_int {
+    // SAFETY: forwarded contract.
+    unsafe {
+        with_device(dev, |d| {
+            d.file
+                .read_u32(region, offset)
+                .map_or_else(|e| client_errno(&e), |v| put(value, v))
+        })
+    }
+}
+
+/// Writes the 32-bit register at `offset` in region `region`.
+///
+/// # Safety
+/// `dev` is NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_write32(
+    dev: *const devfd_device,
+    region: u32,
+    offset: u64,
+    value: u32,
+) -> c_int {
+    // SAFETY: forwarded contract.
+    unsafe {
+        with_device(dev, |d| {
+            d.file
+                .write_u32(region, offset, value)
+                .map_or_else(|e| client_errno(&e), |()| DEVFD_OK)
+        })
+    }
+}
+
+/// Reads the 64-bit register at `offset` in region `region` into `*value`.
+///
+/// # Safety
+/// `dev` is NULL or a live handle; `value` is valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_read64(
+    dev: *const devfd_device,
+    region: u32,
+    offset: u64,
+    value: *mut u64,
+) -> c_int {
+    // SAFETY: forwarded contract.
+    unsafe {
+        with_device(dev, |d| {
+            d.file
+                .read_u64(region, offset)
+                .map_or_else(|e| client_errno(&e), |v| put(value, v))
+        })
+    }
+}
+
+/// Writes the 64-bit register at `offset` in region `region`.
+///
+/// # Safety
+/// `dev` is NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_write64(
+    dev: *const devfd_device,
+    region: u32,
+    offset: u64,
+    value: u64,
+) -> c_int {
+    // SAFETY: forwarded contract.
+    unsafe {
+        with_device(dev, |d| {
+            d.file
+                .write_u64(region, offset, value)
+                .map_or_else(|e| client_errno(&e), |()| DEVFD_OK)
+        })
+    }
+}
+
+/// Reads `len` bytes at `offset` of region `region` into `buf` (bulk: any length on memory
+/// regions; naturally aligned pieces on register regions).
+///
+/// # Safety
+/// `dev` is NULL or a live handle; `buf` is valid for writes of `len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_read(
+    dev: *const devfd_device,
+    region: u32,
+    offset: u64,
+    buf: *mut c_void,
+    len: usize,
+) -> c_int {
+    if buf.is_null() && len != 0 {
+        return -libc::EINVAL;
+    }
+    // SAFETY: forwarded contract.
+    unsafe {
+        with_device(dev, |d| {
+            let dst: &mut [u8] = if len == 0 {
+                &mut []
+            } else {
+                // SAFETY: non-NULL and valid for `len` bytes, per the contract.
+                std::slice::from_raw_parts_mut(buf.cast(), len)
+            };
+            match d.file.read_bulk(region, offset, dst) {
+                Ok(()) => DEVFD_OK,
+                Err(e) => client_errno(&e),
+            }
+        })
+    }
+}
+
+/// Writes `len` bytes from `buf` at `offset` of region `region`.
+///
+/// # Safety
+/// `dev` is NULL or a live handle; `buf` is valid for reads of `len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_write(
+    dev: *const devfd_device,
+    region: u32,
+    offset: u64,
+    buf: *const c_void,
+    len: usize,
+) -> c_int {
+    if buf.is_null() && len != 0 {
+        return -libc::EINVAL;
+    }
+    // SAFETY: forwarded contract.
+    unsafe {
+        with_device(dev, |d| {
+            let src: &[u8] = if len == 0 {
+                &[]
+            } else {
+                // SAFETY: non-NULL and valid for `len` bytes, per the contract.
+                std::slice::from_raw_parts(buf.cast(), len)
+            };
+            match d.file.write_bulk(region, offset, src) {
+                Ok(()) => DEVFD_OK,
+                Err(e) => client_errno(&e),
+            }
+        })
+    }
+}
+
+/// Maps a whole mmap-capable region shared and coherent with the device; stores the address
+/// and length. Unmapped by devfd_unmap() or devfd_close().
+///
+/// # Safety
+/// `dev` is NULL or a live handle; `addr` and `len` are valid for writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_map(
+    dev: *const devfd_device,
+    region: u32,
+    addr: *mut *mut c_void,
+    len: *mut usize,
+) -> c_int {
+    if addr.is_null() || len.is_null() {
+        return -libc::EINVAL;
+    }
+    // SAFETY: forwarded contract.
+    unsafe {
+        with_device(dev, |d| match d.file.map(region) {
+            Ok(m) => {
+                put(addr, m.as_mut_ptr().cast());
+                put(len, m.len());
+                d.maps
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(m);
+                DEVFD_OK
+            }
+            Err(e) => client_errno(&e),
+        })
+    }
+}
+
+/// Unmaps a mapping made by devfd_map(); -ENOENT if `addr` is not one.
+///
+/// # Safety
+/// `dev` is NULL or a live handle; nothing uses the mapping any more.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_unmap(dev: *const devfd_device, addr: *mut c_void) -> c_int {
+    // SAFETY: forwarded contract.
+    unsafe {
+        with_device(dev, |d| {
+            let mut maps = d
+                .maps
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match maps
+                .iter()
+                .position(|m| m.as_ptr() == addr.cast_const().cast())
+            {
+                Some(i) => {
+                    drop(maps.swap_remove(i));
+                    DEVFD_OK
+                }
+                None => -libc::ENOENT,
+            }
+        })
+    }
+}
+
+/// Waits up to `timeout_ms` (negative: forever) for interrupt `index`; stores the number of
+/// events (summed over its vectors) in `*events`. -ETIMEDOUT if none came.
+///
+/// # Safety
+/// `dev` is NULL or a live handle; `events` is NULL or valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_wait_irq(
+    dev: *const devfd_device,
+    index: u32,
+    timeout_ms: c_int,
+    events: *mut u64,
+) -> c_int {
+    // SAFETY: forwarded contract.
+    unsafe {
+        with_device(dev, |d| {
+            let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
+            match d.file.wait_interrupt(index, timeout) {
+                Ok(n) if events.is_null() => {
+                    let _ = n;
+                    DEVFD_OK
+                }
+                Ok(n) => put(events, n),
+                Err(e) => client_errno(&e),
+            }
+        })
+    }
+}
+
+/// Reads (and resets) the event counter of one vector.
+///
+/// # Safety
+/// `dev` is NULL or a live handle; `events` is valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_irq_count(
+    dev: *const devfd_device,
+    index: u32,
+    vector: u32,
+    events: *mut u64,
+) -> c_int {
+    // SAFETY: forwarded contract.
+    unsafe {
+        with_device(dev, |d| match d.file.interrupt_count(index, vector) {
+            Ok(n) => put(events, n),
+            Err(e) => client_errno(&e),
+        })
+    }
+}
+
+/// Masks one vector of an interrupt.
+///
+/// # Safety
+/// `dev` is NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_irq_mask(
+    dev: *const devfd_device,
+    index: u32,
+    vector: u32,
+) -> c_int {
+    // SAFETY: forwarded contract.
+    unsafe {
+        with_device(dev, |d| {
+            d.file
+                .mask(index, vector)
+                .map_or_else(|e| client_errno(&e), |()| DEVFD_OK)
+        })
+    }
+}
+
+/// Unmasks (acknowledges) one vector of an interrupt.
+///
+/// # Safety
+/// `dev` is NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_irq_unmask(
+    dev: *const devfd_device,
+    index: u32,
+    vector: u32,
+) -> c_int {
+    // SAFETY: forwarded contract.
+    unsafe {
+        with_device(dev, |d| {
+            d.file
+                .unmask(index, vector)
+                .map_or_else(|e| client_errno(&e), |()| DEVFD_OK)
+        })
+    }
+}
