@@ -49,7 +49,8 @@ static int cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void show(const char *dir, const char *name, int verbose)
+/* Returns 0 when the device was opened and listed. */
+static int show(const char *dir, const char *name, int verbose)
 {
 	char path[4096], sz[32];
 	devfd_device *dev;
@@ -57,7 +58,7 @@ static void show(const char *dir, const char *name, int verbose)
 	int err = devfd_open(path, &dev);
 	if (err) {
 		printf("%s: %s\n", name, devfd_strerror(err));
-		return;
+		return -1;
 	}
 	const devfd_desc *desc = devfd_device_desc(dev);
 	devfd_pci_id id;
@@ -103,6 +104,7 @@ static void show(const char *dir, const char *name, int verbose)
 		printf("\n");
 	}
 	devfd_close(dev);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -120,13 +122,19 @@ int main(int argc, char **argv)
 	while ((e = readdir(d)) && count < 1024) {
 		if (e->d_name[0] == '.' || is_region_file(e->d_name))
 			continue;
-		names[count++] = strdup(e->d_name);
+		char *copy = strdup(e->d_name);
+		if (!copy) {
+			perror("strdup");
+			return 2;
+		}
+		names[count++] = copy;
 	}
 	closedir(d);
 	qsort(names, count, sizeof(names[0]), cmp);
+	size_t failed = 0;
 	for (size_t i = 0; i < count; i++) {
-		show(dir, names[i], verbose);
+		failed += show(dir, names[i], verbose) != 0;
 		free(names[i]);
 	}
-	return 0;
+	return failed ? 1 : 0;
 }

@@ -127,6 +127,11 @@ pub struct devfd_device {
     maps: Mutex<Vec<Mapping>>,
 }
 
+/// Runs an entry point that returns a value, turning a panic into `fallback`.
+fn guard_or<T>(fallback: T, f: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or(fallback)
+}
+
 /// Runs an entry point, turning a panic into -ENOTRECOVERABLE.
 fn guard(f: impl FnOnce() -> c_int) -> c_int {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or(-libc::ENOTRECOVERABLE)
@@ -194,7 +199,14 @@ unsafe fn borrow<'a, T>(p: *const T) -> Option<&'a T> {
 /// A static, NUL-terminated description of a code returned by any devfd function.
 #[unsafe(no_mangle)]
 pub extern "C" fn devfd_strerror(code: c_int) -> *const c_char {
-    let text: &CStr = match -code {
+    guard_or(c"internal error in libdevfd".as_ptr(), || {
+        strerror_text(code).as_ptr()
+    })
+}
+
+fn strerror_text(code: c_int) -> &'static CStr {
+    // i32::MIN has no negation; it is not a devfd code either.
+    let text: &CStr = match code.checked_neg().unwrap_or(-1) {
         0 => c"success",
         libc::EINVAL => c"invalid argument (NULL pointer, bad width or misaligned offset)",
         libc::ENOENT => c"no such region, interrupt, vector or name",
@@ -210,7 +222,7 @@ pub extern "C" fn devfd_strerror(code: c_int) -> *const c_char {
         libc::EBADF => c"bad file descriptor",
         _ => c"unknown error",
     };
-    text.as_ptr()
+    text
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -289,11 +301,13 @@ pub unsafe extern "C" fn devfd_desc_free(desc: *mut devfd_desc) {
 /// `desc` is NULL or a live handle.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn devfd_desc_bus(desc: *const devfd_desc) -> c_int {
-    // SAFETY: NULL or live, per the contract.
-    let Some(d) = (unsafe { borrow(desc) }).and_then(devfd_desc::view) else {
-        return -libc::EINVAL;
-    };
-    c_int::from(d.bus().code())
+    guard(|| {
+        // SAFETY: NULL or live, per the contract.
+        let Some(d) = (unsafe { borrow(desc) }).and_then(devfd_desc::view) else {
+            return -libc::EINVAL;
+        };
+        c_int::from(d.bus().code())
+    })
 }
 
 /// Length in bytes of the description (0 for NULL).
@@ -302,8 +316,10 @@ pub unsafe extern "C" fn devfd_desc_bus(desc: *const devfd_desc) -> c_int {
 /// `desc` is NULL or a live handle.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn devfd_desc_len(desc: *const devfd_desc) -> usize {
-    // SAFETY: NULL or live, per the contract.
-    unsafe { borrow(desc) }.map_or(0, |d| d.bytes.len())
+    guard_or(0, || {
+        // SAFETY: NULL or live, per the contract.
+        unsafe { borrow(desc) }.map_or(0, |d| d.bytes.len())
+    })
 }
 
 /// Number of entries of the flat resource table: regions, then interrupts (0 for NULL).
@@ -312,10 +328,12 @@ pub unsafe extern "C" fn devfd_desc_len(desc: *const devfd_desc) -> usize {
 /// `desc` is NULL or a live handle.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn devfd_desc_resource_count(desc: *const devfd_desc) -> usize {
-    // SAFETY: NULL or live, per the contract.
-    unsafe { borrow(desc) }
-        .and_then(devfd_desc::view)
-        .map_or(0, |d| d.flat_len())
+    guard_or(0, || {
+        // SAFETY: NULL or live, per the contract.
+        unsafe { borrow(desc) }
+            .and_then(devfd_desc::view)
+            .map_or(0, |d| d.flat_len())
+    })
 }
 
 /// Copies entry `i` of the flat resource table to `*out`; -ENOENT past the end.
@@ -484,15 +502,23 @@ pub unsafe extern "C" fn devfd_desc_pci_id(
 /// `desc` is NULL or a live handle.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn devfd_desc_string(desc: *const devfd_desc, offset: u32) -> *const c_char {
-    // SAFETY: NULL or live, per the contract.
-    let Some(d) = (unsafe { borrow(desc) }) else {
-        return std::ptr::null();
-    };
-    let tail = d.bytes.get(offset as usize..).unwrap_or(&[]);
-    if offset == 0 || !tail.contains(&0) {
-        return std::ptr::null();
-    }
-    tail.as_ptr().cast()
+    guard_or(std::ptr::null(), || {
+        // SAFETY: NULL or live, per the contract.
+        let Some(handle) = (unsafe { borrow(desc) }) else {
+            return std::ptr::null();
+        };
+        let Some(d) = handle.view() else {
+            return std::ptr::null();
+        };
+        // Only the string offsets the flat table reports are strings.
+        let known = offset != 0
+            && d.flat()
+                .any(|e| e.dt_path_offset == offset || e.label_offset == offset);
+        match handle.bytes.get(offset as usize..) {
+            Some(tail) if known => tail.as_ptr().cast(),
+            _ => std::ptr::null(),
+        }
+    })
 }
 
 /// The `n`-th device-tree `compatible` string, or NULL. Valid as long as `desc`.
@@ -501,18 +527,20 @@ pub unsafe extern "C" fn devfd_desc_string(desc: *const devfd_desc, offset: u32)
 /// `desc` is NULL or a live handle.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn devfd_desc_compatible(desc: *const devfd_desc, n: usize) -> *const c_char {
-    // SAFETY: NULL or live, per the contract.
-    let Some(handle) = (unsafe { borrow(desc) }) else {
-        return std::ptr::null();
-    };
-    let Some(d) = handle.view() else {
-        return std::ptr::null();
-    };
-    // Each entry is NUL-terminated inside the description, so point into it.
-    d.device()
-        .compatible()
-        .nth(n)
-        .map_or(std::ptr::null(), |s| s.as_ptr().cast())
+    guard_or(std::ptr::null(), || {
+        // SAFETY: NULL or live, per the contract.
+        let Some(handle) = (unsafe { borrow(desc) }) else {
+            return std::ptr::null();
+        };
+        let Some(d) = handle.view() else {
+            return std::ptr::null();
+        };
+        // Each entry is NUL-terminated inside the description, so point into it.
+        d.device()
+            .compatible()
+            .nth(n)
+            .map_or(std::ptr::null(), |s| s.as_ptr().cast())
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -609,6 +637,10 @@ pub unsafe extern "C" fn devfd_read8(
     offset: u64,
     value: *mut u8,
 ) -> c_int {
+    // Check before touching the device: a read may have side effects (read-to-clear).
+    if value.is_null() {
+        return -libc::EINVAL;
+    }
     // SAFETY: forwarded contract.
     unsafe {
         with_device(dev, |d| {
@@ -651,6 +683,10 @@ pub unsafe extern "C" fn devfd_read16(
     offset: u64,
     value: *mut u16,
 ) -> c_int {
+    // Check before touching the device: a read may have side effects (read-to-clear).
+    if value.is_null() {
+        return -libc::EINVAL;
+    }
     // SAFETY: forwarded contract.
     unsafe {
         with_device(dev, |d| {
@@ -693,6 +729,10 @@ pub unsafe extern "C" fn devfd_read32(
     offset: u64,
     value: *mut u32,
 ) -> c_int {
+    // Check before touching the device: a read may have side effects (read-to-clear).
+    if value.is_null() {
+        return -libc::EINVAL;
+    }
     // SAFETY: forwarded contract.
     unsafe {
         with_device(dev, |d| {
@@ -735,6 +775,10 @@ pub unsafe extern "C" fn devfd_read64(
     offset: u64,
     value: *mut u64,
 ) -> c_int {
+    // Check before touching the device: a read may have side effects (read-to-clear).
+    if value.is_null() {
+        return -libc::EINVAL;
+    }
     // SAFETY: forwarded contract.
     unsafe {
         with_device(dev, |d| {
@@ -929,6 +973,10 @@ pub unsafe extern "C" fn devfd_irq_count(
     vector: u32,
     events: *mut u64,
 ) -> c_int {
+    // Check before touching the device: a read may have side effects (read-to-clear).
+    if events.is_null() {
+        return -libc::EINVAL;
+    }
     // SAFETY: forwarded contract.
     unsafe {
         with_device(dev, |d| match d.file.interrupt_count(index, vector) {

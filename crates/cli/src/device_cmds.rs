@@ -1,5 +1,6 @@
 //! The live-device subcommands: serve, ls, info, read, write, dump, irq.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -24,7 +25,8 @@ pub fn default_mount() -> PathBuf {
     }
     match std::env::var_os("XDG_RUNTIME_DIR") {
         Some(dir) => PathBuf::from(dir).join("devfd"),
-        None => std::env::temp_dir().join(format!("devfd-{}", std::process::id())),
+        // SAFETY: getuid has no preconditions and cannot fail.
+        None => std::env::temp_dir().join(format!("devfd-{}", unsafe { libc::getuid() })),
     }
 }
 
@@ -73,11 +75,12 @@ fn trace_line(e: &TraceEvent<'_>) -> String {
     let errno = if e.errno == 0 {
         String::new()
     } else {
-        format!(
-            " -> errno {} ({})",
-            e.errno,
-            std::io::Error::from_raw_os_error(e.errno)
-        )
+        // io::Error's Display appends " (os error N)"; the errno is printed already.
+        let message = std::io::Error::from_raw_os_error(e.errno).to_string();
+        let message = message
+            .strip_suffix(&format!(" (os error {})", e.errno))
+            .unwrap_or(&message);
+        format!(" -> errno {} ({message})", e.errno)
     };
     format!(
         "devfd: {} {dir} {what} width {}{value}{errno}",
@@ -85,20 +88,92 @@ fn trace_line(e: &TraceEvent<'_>) -> String {
     )
 }
 
-/// If a previous server died without unmounting, the mount point answers ENOTCONN: clear it.
+/// If a previous server died without unmounting, its mount is still there but answers
+/// ENOTCONN: clear it (each of them, should dead mounts be stacked), so that the new mount does
+/// not go on top of it and leave it behind.
+///
+/// `stat` alone does not tell: the kernel answers it from the root's cached attributes without
+/// asking the dead server. Opening the directory asks the server.
 fn clear_dead_mount(mount: &Path) {
-    if let Err(e) = std::fs::metadata(mount)
-        && e.raw_os_error() == Some(libc::ENOTCONN)
-    {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(mount)
-            .status();
-        let _ = std::process::Command::new("fusermount3")
-            .args(["-u", "-z"])
-            .arg(mount)
-            .status();
+    let dead =
+        |r: std::io::Result<()>| matches!(r, Err(e) if e.raw_os_error() == Some(libc::ENOTCONN));
+    // Bounded, in case unmounting fails: then mounting on top is all that is left to do.
+    for _ in 0..8 {
+        if !dead(std::fs::metadata(mount).map(drop)) && !dead(std::fs::read_dir(mount).map(drop)) {
+            return;
+        }
+        let quiet = |program: &str, args: &[&str]| {
+            std::process::Command::new(program)
+                .args(args)
+                .arg(mount)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        // Not root: fusermount3 (setuid) may unmount for us.
+        if !quiet("umount", &["-l"]) && !quiet("fusermount3", &["-u", "-z"]) {
+            return;
+        }
     }
+}
+
+/// Whether `mount` is a mount point now (per /proc/self/mounts, which never blocks on FUSE).
+fn is_mounted(mount: &Path) -> bool {
+    let Some(wanted) = mount.to_str() else {
+        return false;
+    };
+    let wanted = wanted.replace(' ', "\\040");
+    std::fs::read_to_string("/proc/self/mounts").is_ok_and(|m| {
+        m.lines()
+            .any(|l| l.split(' ').nth(1) == Some(wanted.as_str()))
+    })
+}
+
+/// Starts `devfd __reap-mount`: a small process that outlives this one and, once it is gone
+/// (even by SIGKILL), unmounts `mount` if it was left behind dead. fusermount3's auto-unmount
+/// does the same but can look too early and give up.
+fn spawn_reaper(mount: &Path) {
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let spawned = std::process::Command::new(exe)
+        .arg("__reap-mount")
+        .arg(std::process::id().to_string())
+        .arg(mount)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        // Its own process group: a Ctrl-C for the server does not take the reaper with it.
+        .process_group(0)
+        .spawn();
+    if let Err(e) = spawned {
+        eprintln!("devfd: no mount reaper ({e}); relying on fusermount3 auto-unmount");
+    }
+}
+
+/// `devfd __reap-mount PID MOUNT`: waits for process PID to end, then clears a dead mount.
+pub fn reap_mount(pid: u32, mount: &Path) -> Result<ExitCode> {
+    let alive = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            // Field 3 is the state; a zombie has closed its files already.
+            .is_ok_and(|stat| {
+                stat.rsplit_once(") ")
+                    .is_some_and(|(_, rest)| !rest.starts_with('Z'))
+            })
+    };
+    while alive() {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The server unmounts on a clean exit; only a dead mount is ours to clear.
+    for _ in 0..50 {
+        if !is_mounted(mount) {
+            break;
+        }
+        clear_dead_mount(mount);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
@@ -113,6 +188,7 @@ pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
     let mount = args.mount.clone().unwrap_or_else(default_mount);
     clear_dead_mount(&mount);
     std::fs::create_dir_all(&mount).with_context(|| format!("creating {}", mount.display()))?;
+    spawn_reaper(&mount);
     let names = device_names(&devices);
     let mut options = ServeOptions::new(&mount);
     options.allow_other = args.allow_other;
@@ -121,7 +197,7 @@ pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
     if args.trace {
         options.trace = Some(Box::new(|e| eprintln!("{}", trace_line(e))));
     }
-    // Block the signals before any thread starts, so only the waiter below receives them.
+    // Handle SIGINT/SIGTERM from here on (instead of dying), so the mount is taken down.
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGTERM,

@@ -3,11 +3,11 @@
 //! The reply of each FUSE request sits in a slot shared with the watchdog. Whoever takes it
 //! first answers: the request thread with the device's result, or the watchdog with
 //! `ETIMEDOUT`. The stuck thread keeps running (a thread cannot be cancelled safely); its
-//! device is marked wedged and answers `EIO` until the call returns.
+//! device counts as wedged, answering `EIO`, until every timed-out call has returned.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use fuser::{Errno, ReplyData, ReplyWrite};
@@ -27,10 +27,27 @@ impl Pending {
     }
 }
 
+/// How many timed-out calls of one device are still inside it.
+#[derive(Debug, Default)]
+pub(crate) struct Wedge(AtomicUsize);
+
+impl Wedge {
+    /// Whether some call timed out and has not returned yet.
+    pub(crate) fn is_wedged(&self) -> bool {
+        self.0.load(Ordering::Acquire) > 0
+    }
+}
+
 struct Call {
     started: Instant,
     reply: Mutex<Option<Pending>>,
-    wedged: Arc<AtomicBool>,
+    wedge: Arc<Wedge>,
+}
+
+impl Call {
+    fn reply(&self) -> MutexGuard<'_, Option<Pending>> {
+        self.reply.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// The calls in progress and the watchdog that times them out.
@@ -40,10 +57,13 @@ pub(crate) struct Watchdog {
     next: AtomicU64,
 }
 
-/// A call in progress; take the reply back with [`Ticket::finish`].
-pub(crate) struct Ticket {
+/// A call in progress. [`Watchdog::finish`] takes the reply back; dropping an unfinished
+/// ticket (a panic in the device) finishes it without an answer.
+pub(crate) struct Ticket<'w> {
     id: u64,
     call: Arc<Call>,
+    dog: &'w Watchdog,
+    finished: bool,
 }
 
 impl Watchdog {
@@ -72,13 +92,11 @@ impl Watchdog {
                 .cloned()
                 .collect();
             for call in overdue {
-                let reply = call
-                    .reply
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .take();
-                if let Some(reply) = reply {
-                    call.wedged.store(true, Ordering::Release);
+                let mut slot = call.reply();
+                if let Some(reply) = slot.take() {
+                    // Counted while the slot is locked, so `finish` sees the two together.
+                    call.wedge.0.fetch_add(1, Ordering::AcqRel);
+                    drop(slot);
                     reply.error(Errno::from_i32(libc::ETIMEDOUT));
                 }
             }
@@ -87,35 +105,50 @@ impl Watchdog {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Call>>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Arc<Call>>> {
         self.calls.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Registers a call about to start on a device whose wedged flag is `wedged`.
-    pub(crate) fn begin(&self, reply: Pending, wedged: &Arc<AtomicBool>) -> Ticket {
+    /// Registers a call about to start on a device.
+    pub(crate) fn begin(&self, reply: Pending, wedge: &Arc<Wedge>) -> Ticket<'_> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let call = Arc::new(Call {
             started: Instant::now(),
             reply: Mutex::new(Some(reply)),
-            wedged: wedged.clone(),
+            wedge: wedge.clone(),
         });
         self.lock().insert(id, call.clone());
-        Ticket { id, call }
+        Ticket {
+            id,
+            call,
+            dog: self,
+            finished: false,
+        }
     }
 
     /// Ends a call: the reply if the watchdog has not answered it yet.
-    pub(crate) fn finish(&self, ticket: Ticket) -> Option<Pending> {
+    pub(crate) fn finish(&self, mut ticket: Ticket<'_>) -> Option<Pending> {
+        ticket.finished = true;
+        self.end(&ticket)
+    }
+
+    fn end(&self, ticket: &Ticket<'_>) -> Option<Pending> {
         self.lock().remove(&ticket.id);
-        let reply = ticket
-            .call
-            .reply
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let reply = ticket.call.reply().take();
         if reply.is_none() {
-            // The watchdog answered; the device is usable again now that the call returned.
-            ticket.call.wedged.store(false, Ordering::Release);
+            // The watchdog answered this call; it has now returned.
+            ticket.call.wedge.0.fetch_sub(1, Ordering::AcqRel);
         }
         reply
+    }
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        if !self.finished
+            && let Some(reply) = self.dog.end(self)
+        {
+            reply.error(Errno::EIO);
+        }
     }
 }

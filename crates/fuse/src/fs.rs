@@ -1,12 +1,12 @@
 //! The FUSE file system: a flat directory of device files and their `D.rN` mmap files.
 
 use std::collections::HashMap;
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use devfd_device::{AccessError, ControlField, Device, RegionMap, Subscriber, Target};
+use devfd_device::{AccessError, ControlField, Device, DeviceError, RegionMap, Subscriber, Target};
 use devfd_format::wire::REGION_MMAP;
 use fuser::{
     BackingId, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo,
@@ -15,7 +15,7 @@ use fuser::{
     ReplyPoll, ReplyWrite, Request, WriteFlags,
 };
 
-use crate::bound::{Pending, Watchdog};
+use crate::bound::{Pending, Watchdog, Wedge};
 use crate::{ServeError, ServeOptions};
 
 /// Attributes never change while mounted.
@@ -50,7 +50,7 @@ struct Entry {
     desc: Vec<u8>,
     /// (region index, offset in the device file, size) of each mmap region.
     mmap_regions: Vec<(u32, u64, u64)>,
-    wedged: Arc<AtomicBool>,
+    wedged: Arc<Wedge>,
 }
 
 struct OpenFile {
@@ -63,6 +63,9 @@ struct OpenFile {
 
 pub(crate) struct Shared {
     devices: Vec<Entry>,
+    /// The directory listing (fixed while mounted) and its names, for O(1) lookups.
+    listing: Vec<(INodeNo, FileType, String)>,
+    names: HashMap<OsString, INodeNo>,
     open: Mutex<HashMap<u64, Arc<OpenFile>>>,
     next_fh: AtomicU64,
     notifier: OnceLock<Notifier>,
@@ -110,13 +113,21 @@ impl Shared {
                 map,
                 desc,
                 mmap_regions,
-                wedged: Arc::new(AtomicBool::new(false)),
+                wedged: Arc::new(Wedge::default()),
             });
         }
         // SAFETY: getuid/getgid cannot fail and have no preconditions.
         let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        let listing = listing(&entries);
+        let mut names = HashMap::with_capacity(listing.len());
+        for (ino, _, name) in listing.iter().skip(2) {
+            // The first of two equal names wins, as in the listing.
+            names.entry(OsString::from(name)).or_insert(*ino);
+        }
         let shared = Arc::new(Shared {
             devices: entries,
+            listing,
+            names,
             open: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             notifier: OnceLock::new(),
@@ -213,21 +224,9 @@ impl Shared {
         }
     }
 
-    /// The directory listing: (inode, type, name).
-    fn entries(&self) -> Vec<(INodeNo, FileType, String)> {
-        let mut list = vec![
-            (INodeNo::ROOT, FileType::Directory, ".".to_string()),
-            (INodeNo::ROOT, FileType::Directory, "..".to_string()),
-        ];
-        for (i, e) in self.devices.iter().enumerate() {
-            let base = FIRST + i as u64 * STRIDE;
-            list.push((INodeNo(base), FileType::RegularFile, e.name.clone()));
-            for (k, (index, _, _)) in e.mmap_regions.iter().enumerate() {
-                let name = format!("{}.r{index}", e.name);
-                list.push((INodeNo(base + 1 + k as u64), FileType::RegularFile, name));
-            }
-        }
-        list
+    /// The inode of a name in the root directory.
+    fn lookup_name(&self, name: &OsStr) -> Option<INodeNo> {
+        self.names.get(name).copied()
     }
 
     fn trace(&self, event: &TraceEvent<'_>) {
@@ -254,12 +253,14 @@ impl Shared {
                 field,
             }) => Ok(self.control_read(entry, file, index, vector, field)),
             Ok(Target::Region { index, offset: rel }) => {
-                if entry.wedged.load(Ordering::Acquire) {
+                if entry.wedged.is_wedged() {
                     Err(AccessError::Device(devfd_device::DeviceError::Failed))
+                } else if let Some(result) = read_shared_memory(entry, index, rel, size) {
+                    result
                 } else {
                     let ticket = self.watchdog.begin(Pending::Data(reply), &entry.wedged);
                     let mut buf = vec![0u8; size];
-                    let result = entry.device.read(index, rel, &mut buf).map(|()| buf);
+                    let result = guarded(|| entry.device.read(index, rel, &mut buf)).map(|()| buf);
                     let Some(Pending::Data(reply)) = self.watchdog.finish(ticket) else {
                         return;
                     };
@@ -267,13 +268,14 @@ impl Shared {
                         entry,
                         target.ok(),
                         offset,
+                        size,
                         result.map_err(AccessError::from),
                         reply,
                     );
                 }
             }
         };
-        self.answer_read(entry, target.ok(), offset, result, reply);
+        self.answer_read(entry, target.ok(), offset, size, result, reply);
     }
 
     fn answer_read(
@@ -281,12 +283,15 @@ impl Shared {
         entry: &Entry,
         target: Option<Target>,
         offset: u64,
+        size: usize,
         result: Result<Vec<u8>, AccessError>,
         reply: ReplyData,
     ) {
+        // A failed read reports the size asked for, as a failed write does: that is what the
+        // errno (EINVAL for a bad width, ENXIO past a region) is about.
         let (len, value, errno) = match &result {
             Ok(b) => (b.len(), small_value(b), 0),
-            Err(e) => (0, None, e.errno()),
+            Err(e) => (size, None, e.errno()),
         };
         self.trace(&TraceEvent {
             device: &entry.name,
@@ -359,14 +364,12 @@ impl Shared {
                 }
             }
             Ok(Target::Region { index, offset: rel }) => {
-                if entry.wedged.load(Ordering::Acquire) {
+                if entry.wedged.is_wedged() {
                     Err(AccessError::Device(devfd_device::DeviceError::Failed))
                 } else {
                     let ticket = self.watchdog.begin(Pending::Write(reply), &entry.wedged);
-                    let result = entry
-                        .device
-                        .write(index, rel, data)
-                        .map_err(AccessError::from);
+                    let result =
+                        guarded(|| entry.device.write(index, rel, data)).map_err(AccessError::from);
                     let Some(Pending::Write(reply)) = self.watchdog.finish(ticket) else {
                         return;
                     };
@@ -401,6 +404,84 @@ impl Shared {
             Err(e) => reply.error(Errno::from_i32(e.errno())),
         }
     }
+}
+
+/// Runs a device call, turning a panic in the device model into `EIO`.
+fn guarded(call: impl FnOnce() -> Result<(), DeviceError>) -> Result<(), DeviceError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).unwrap_or_else(|_| {
+        log::error!("a device model panicked; answering EIO");
+        Err(DeviceError::Failed)
+    })
+}
+
+/// Reads of at least this many bytes from a region backed by shared memory are served from
+/// that memory directly (see [`read_shared_memory`]).
+const SHARED_READ_MIN: usize = 4096;
+
+/// A bulk read of an mmap region that the device backs with shared memory, as one `pread` of
+/// the memory file: a mapping of that file is coherent with the device (SPEC.md §6.5), so
+/// its bytes are the region's, and the kernel copies them far faster than a device model's
+/// byte-wise copy. `None` for small reads and for regions without shared memory: the device
+/// model serves those.
+fn read_shared_memory(
+    entry: &Entry,
+    index: u32,
+    offset: u64,
+    size: usize,
+) -> Option<Result<Vec<u8>, AccessError>> {
+    if size < SHARED_READ_MIN || !entry.mmap_regions.iter().any(|r| r.0 == index) {
+        return None;
+    }
+    let fd = entry.device.shared_memory(index)?;
+    let failed = || Err(AccessError::Device(DeviceError::Failed));
+    let mut buf: Vec<u8> = Vec::with_capacity(size);
+    let mut done = 0;
+    while done < size {
+        let Some(at) = offset
+            .checked_add(done as u64)
+            .and_then(|a| libc::off_t::try_from(a).ok())
+        else {
+            return Some(failed());
+        };
+        // SAFETY: the destination is the vector's spare capacity from `done` on, which holds
+        // `size - done` writable bytes; `fd` is an open descriptor borrowed for the call.
+        let n = unsafe {
+            libc::pread(
+                std::os::fd::AsRawFd::as_raw_fd(&fd),
+                buf.as_mut_ptr().add(done).cast(),
+                size - done,
+                at,
+            )
+        };
+        match n {
+            n if n > 0 => done += n as usize,
+            n if n < 0
+                && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {}
+            // End of the memory before the end of the region, or an error: the device's
+            // memory is not what it says.
+            _ => return Some(failed()),
+        }
+    }
+    // SAFETY: `pread` initialised all `size` bytes (the loop ends only when `done == size`).
+    unsafe { buf.set_len(size) };
+    Some(Ok(buf))
+}
+
+/// The directory listing: (inode, type, name), `.` and `..` first.
+fn listing(devices: &[Entry]) -> Vec<(INodeNo, FileType, String)> {
+    let mut list = vec![
+        (INodeNo::ROOT, FileType::Directory, ".".to_string()),
+        (INodeNo::ROOT, FileType::Directory, "..".to_string()),
+    ];
+    for (i, e) in devices.iter().enumerate() {
+        let base = FIRST + i as u64 * STRIDE;
+        list.push((INodeNo(base), FileType::RegularFile, e.name.clone()));
+        for (k, (index, _, _)) in e.mmap_regions.iter().enumerate() {
+            let name = format!("{}.r{index}", e.name);
+            list.push((INodeNo(base + 1 + k as u64), FileType::RegularFile, name));
+        }
+    }
+    list
 }
 
 fn small_value(bytes: &[u8]) -> Option<u64> {
@@ -438,13 +519,11 @@ impl Filesystem for DeviceFs {
         if parent != INodeNo::ROOT {
             return reply.error(Errno::ENOENT);
         }
-        let found = self
+        match self
             .shared
-            .entries()
-            .into_iter()
-            .skip(2)
-            .find(|(_, _, n)| OsStr::new(n) == name);
-        match found.and_then(|(ino, _, _)| self.shared.node(ino)) {
+            .lookup_name(name)
+            .and_then(|ino| self.shared.node(ino))
+        {
             Some(node) => reply.entry(&TTL, &self.shared.attr(&node), Generation(0)),
             None => reply.error(Errno::ENOENT),
         }
@@ -468,14 +547,8 @@ impl Filesystem for DeviceFs {
         if ino != INodeNo::ROOT {
             return reply.error(Errno::ENOTDIR);
         }
-        for (i, (ino, kind, name)) in self
-            .shared
-            .entries()
-            .into_iter()
-            .enumerate()
-            .skip(offset as usize)
-        {
-            if reply.add(ino, (i + 1) as u64, kind, name) {
+        for (i, (ino, kind, name)) in self.shared.listing.iter().enumerate().skip(offset as usize) {
+            if reply.add(*ino, (i + 1) as u64, *kind, name) {
                 break;
             }
         }

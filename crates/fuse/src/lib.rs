@@ -80,6 +80,7 @@ pub enum ServeError {
 pub struct Server {
     session: Option<fuser::BackgroundSession>,
     mount: PathBuf,
+    join_bound: Duration,
 }
 
 impl Server {
@@ -101,7 +102,19 @@ impl Server {
             return Ok(());
         };
         teardown::detach_and_abort(&self.mount);
-        session.umount_and_join()
+        // A thread stuck inside a device model never returns; the mount is gone already, so
+        // wait a little for the others and then leave the stuck ones behind.
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done.send(session.umount_and_join());
+        });
+        match finished.recv_timeout(self.join_bound) {
+            Ok(result) => result,
+            Err(_) => {
+                log::warn!("a device call is stuck; leaving its thread behind");
+                Ok(())
+            }
+        }
     }
 }
 
@@ -120,6 +133,7 @@ pub fn serve(
     mut options: ServeOptions,
 ) -> Result<Server, ServeError> {
     let mount = options.mount.clone();
+    let join_bound = options.call_bound;
     let shared = fs::Shared::new(devices, &mut options)?;
     let mut config = Config::default();
     config.mount_options = vec![
@@ -151,5 +165,6 @@ pub fn serve(
     Ok(Server {
         session: Some(session),
         mount,
+        join_bound: join_bound + Duration::from_secs(1),
     })
 }

@@ -1,13 +1,14 @@
 //! Tearing a mount down even while clients hold files open.
 
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 /// Lazily unmounts `mount` and aborts its FUSE connection (through
 /// `/sys/fs/fuse/connections/<minor>/abort`), so the session threads see the device close.
 pub(crate) fn detach_and_abort(mount: &Path) {
-    let connection = std::fs::metadata(mount).ok().map(|m| minor(m.dev()));
+    // From mountinfo, not stat(2): a stat of the mount is a FUSE request, which hangs when
+    // every server thread is stuck in a device.
+    let connection = connection_of(mount);
     let Ok(path) = std::ffi::CString::new(mount.as_os_str().as_bytes()) else {
         return;
     };
@@ -41,6 +42,23 @@ pub(crate) fn detach_and_abort(mount: &Path) {
     }
 }
 
-fn minor(dev: u64) -> u64 {
-    (dev & 0xff) | ((dev >> 12) & 0xffff_ff00)
+/// The FUSE connection number (the mount's device minor) from /proc/self/mountinfo.
+fn connection_of(mount: &Path) -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    // mountinfo escapes space, tab, newline and backslash in paths as octal.
+    let wanted = mount
+        .to_str()?
+        .replace('\\', "\\134")
+        .replace(' ', "\\040")
+        .replace('\t', "\\011")
+        .replace('\n', "\\012");
+    info.lines().rev().find_map(|line| {
+        let mut fields = line.split(' ');
+        let dev = fields.nth(2)?;
+        let point = fields.nth(1)?;
+        if point != wanted || !line.contains(" - fuse") {
+            return None;
+        }
+        dev.split_once(':')?.1.parse().ok()
+    })
 }
