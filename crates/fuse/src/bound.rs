@@ -59,11 +59,18 @@ pub(crate) struct Watchdog {
 
 /// A call in progress. [`Watchdog::finish`] takes the reply back; dropping an unfinished
 /// ticket (a panic in the device) finishes it without an answer.
-pub(crate) struct Ticket<'w> {
+pub(crate) struct Ticket {
     id: u64,
     call: Arc<Call>,
-    dog: &'w Watchdog,
+    dog: Arc<Watchdog>,
     finished: bool,
+}
+
+impl Ticket {
+    /// Whether the request still awaits an answer (the watchdog has not given one).
+    pub(crate) fn is_pending(&self) -> bool {
+        self.call.reply().is_some()
+    }
 }
 
 impl Watchdog {
@@ -110,7 +117,7 @@ impl Watchdog {
     }
 
     /// Registers a call about to start on a device.
-    pub(crate) fn begin(&self, reply: Pending, wedge: &Arc<Wedge>) -> Ticket<'_> {
+    pub(crate) fn begin(self: &Arc<Self>, reply: Pending, wedge: &Arc<Wedge>) -> Ticket {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let call = Arc::new(Call {
             started: Instant::now(),
@@ -121,18 +128,18 @@ impl Watchdog {
         Ticket {
             id,
             call,
-            dog: self,
+            dog: self.clone(),
             finished: false,
         }
     }
 
     /// Ends a call: the reply if the watchdog has not answered it yet.
-    pub(crate) fn finish(&self, mut ticket: Ticket<'_>) -> Option<Pending> {
+    pub(crate) fn finish(&self, mut ticket: Ticket) -> Option<Pending> {
         ticket.finished = true;
         self.end(&ticket)
     }
 
-    fn end(&self, ticket: &Ticket<'_>) -> Option<Pending> {
+    fn end(&self, ticket: &Ticket) -> Option<Pending> {
         self.lock().remove(&ticket.id);
         let reply = ticket.call.reply().take();
         if reply.is_none() {
@@ -143,7 +150,7 @@ impl Watchdog {
     }
 }
 
-impl Drop for Ticket<'_> {
+impl Drop for Ticket {
     fn drop(&mut self) {
         if !self.finished
             && let Some(reply) = self.dog.end(self)

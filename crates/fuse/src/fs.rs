@@ -1,6 +1,7 @@
 //! The FUSE file system: a flat directory of device files and their `D.rN` mmap files.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::collections::{HashMap, VecDeque};
 use std::ffi::{OsStr, OsString};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -10,12 +11,12 @@ use devfd_device::{AccessError, ControlField, Device, DeviceError, RegionMap, Su
 use devfd_format::wire::REGION_MMAP;
 use fuser::{
     BackingId, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo,
-    InitFlags, KernelConfig, LockOwner, Notifier, OpenFlags, PollEvents, PollFlags, PollHandle,
-    PollNotifier, ReplyAttr, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen,
-    ReplyPoll, ReplyWrite, Request, WriteFlags,
+    InitFlags, KernelConfig, LockOwner, Notifier, OpenAccMode, OpenFlags, PollEvents, PollFlags,
+    PollHandle, PollNotifier, ReplyAttr, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry,
+    ReplyOpen, ReplyPoll, ReplyWrite, Request, WriteFlags,
 };
 
-use crate::bound::{Pending, Watchdog, Wedge};
+use crate::bound::{Pending, Ticket, Watchdog, Wedge};
 use crate::{ServeError, ServeOptions};
 
 /// Attributes never change while mounted.
@@ -51,6 +52,84 @@ struct Entry {
     /// (region index, offset in the device file, size) of each mmap region.
     mmap_regions: Vec<(u32, u64, u64)>,
     wedged: Arc<Wedge>,
+    /// Serializes calls into the device without parking FUSE threads behind a busy one.
+    gate: Mutex<Gate>,
+}
+
+/// Whether a thread is inside the device, and the calls waiting for it.
+#[derive(Default)]
+struct Gate {
+    running: bool,
+    queue: VecDeque<Work<'static>>,
+}
+
+/// A region access waiting to reach the device; its reply is held by the watchdog ticket.
+enum Work<'a> {
+    Read {
+        device: usize,
+        index: u32,
+        rel: u64,
+        offset: u64,
+        size: usize,
+        target: Target,
+        ticket: Ticket,
+    },
+    Write {
+        device: usize,
+        index: u32,
+        rel: u64,
+        offset: u64,
+        data: Cow<'a, [u8]>,
+        target: Target,
+        ticket: Ticket,
+    },
+}
+
+impl Work<'_> {
+    fn device(&self) -> usize {
+        match self {
+            Work::Read { device, .. } | Work::Write { device, .. } => *device,
+        }
+    }
+
+    fn into_static(self) -> Work<'static> {
+        match self {
+            Work::Read {
+                device,
+                index,
+                rel,
+                offset,
+                size,
+                target,
+                ticket,
+            } => Work::Read {
+                device,
+                index,
+                rel,
+                offset,
+                size,
+                target,
+                ticket,
+            },
+            Work::Write {
+                device,
+                index,
+                rel,
+                offset,
+                data,
+                target,
+                ticket,
+            } => Work::Write {
+                device,
+                index,
+                rel,
+                offset,
+                data: Cow::Owned(data.into_owned()),
+                target,
+                ticket,
+            },
+        }
+    }
 }
 
 struct OpenFile {
@@ -90,7 +169,12 @@ impl Shared {
     ) -> Result<Arc<Shared>, ServeError> {
         let mut entries: Vec<Entry> = Vec::new();
         for (name, device) in devices {
-            let bad_name = name.is_empty() || name.contains('/') || name.starts_with('.');
+            // `D.rN` names are the mmap files of device D.
+            let region_file = name
+                .rsplit_once(".r")
+                .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+            let bad_name =
+                name.is_empty() || name.contains('/') || name.starts_with('.') || region_file;
             if bad_name || entries.iter().any(|e| e.name == name) {
                 return Err(ServeError::BadName(name));
             }
@@ -104,8 +188,13 @@ impl Shared {
                 .regions()
                 .filter(|r| r.flags & REGION_MMAP != 0)
                 .map(|r| (r.index, r.offset, r.size))
-                .take(STRIDE as usize - 1)
-                .collect();
+                .collect::<Vec<_>>();
+            if mmap_regions.len() >= STRIDE as usize {
+                return Err(ServeError::TooManyMmapRegions {
+                    name,
+                    max: STRIDE as usize - 1,
+                });
+            }
             let map = RegionMap::new(&parsed);
             entries.push(Entry {
                 name,
@@ -114,6 +203,7 @@ impl Shared {
                 desc,
                 mmap_regions,
                 wedged: Arc::new(Wedge::default()),
+                gate: Mutex::new(Gate::default()),
             });
         }
         // SAFETY: getuid/getgid cannot fail and have no preconditions.
@@ -259,23 +349,101 @@ impl Shared {
                     result
                 } else {
                     let ticket = self.watchdog.begin(Pending::Data(reply), &entry.wedged);
-                    let mut buf = vec![0u8; size];
-                    let result = guarded(|| entry.device.read(index, rel, &mut buf)).map(|()| buf);
-                    let Some(Pending::Data(reply)) = self.watchdog.finish(ticket) else {
-                        return;
-                    };
-                    return self.answer_read(
-                        entry,
-                        target.ok(),
+                    return self.submit(Work::Read {
+                        device: file.device,
+                        index,
+                        rel,
                         offset,
                         size,
-                        result.map_err(AccessError::from),
-                        reply,
-                    );
+                        target: Target::Region { index, offset: rel },
+                        ticket,
+                    });
                 }
             }
         };
         self.answer_read(entry, target.ok(), offset, size, result, reply);
+    }
+
+    /// Runs `work` on this thread if no other thread is inside the device, else queues it for
+    /// the thread that is. A device that hangs so holds one FUSE thread, never all of them;
+    /// the watchdog answers the queued requests.
+    fn submit(&self, work: Work<'_>) {
+        let entry = &self.devices[work.device()];
+        {
+            let mut gate = entry.gate.lock().unwrap_or_else(PoisonError::into_inner);
+            if gate.running {
+                gate.queue.push_back(work.into_static());
+                return;
+            }
+            gate.running = true;
+        }
+        self.run(work);
+        loop {
+            let next = {
+                let mut gate = entry.gate.lock().unwrap_or_else(PoisonError::into_inner);
+                match gate.queue.pop_front() {
+                    Some(next) => next,
+                    None => {
+                        gate.running = false;
+                        return;
+                    }
+                }
+            };
+            self.run(next);
+        }
+    }
+
+    /// Performs one region access and answers it, unless the watchdog already has.
+    fn run(&self, work: Work<'_>) {
+        match work {
+            Work::Read {
+                device,
+                index,
+                rel,
+                offset,
+                size,
+                target,
+                ticket,
+            } => {
+                let entry = &self.devices[device];
+                if !ticket.is_pending() || entry.wedged.is_wedged() {
+                    // Answered ETIMEDOUT while queued, or the device is stuck: skip it.
+                    if let Some(reply) = self.watchdog.finish(ticket) {
+                        reply.error(Errno::EIO);
+                    }
+                    return;
+                }
+                let mut buf = vec![0u8; size];
+                let result = guarded(|| entry.device.read(index, rel, &mut buf))
+                    .map(|()| buf)
+                    .map_err(AccessError::from);
+                if let Some(Pending::Data(reply)) = self.watchdog.finish(ticket) {
+                    self.answer_read(entry, Some(target), offset, size, result, reply);
+                }
+            }
+            Work::Write {
+                device,
+                index,
+                rel,
+                offset,
+                data,
+                target,
+                ticket,
+            } => {
+                let entry = &self.devices[device];
+                if !ticket.is_pending() || entry.wedged.is_wedged() {
+                    if let Some(reply) = self.watchdog.finish(ticket) {
+                        reply.error(Errno::EIO);
+                    }
+                    return;
+                }
+                let result =
+                    guarded(|| entry.device.write(index, rel, &data)).map_err(AccessError::from);
+                if let Some(Pending::Write(reply)) = self.watchdog.finish(ticket) {
+                    self.answer_write(entry, Some(target), offset, &data, result, reply);
+                }
+            }
+        }
     }
 
     fn answer_read(
@@ -368,12 +536,15 @@ impl Shared {
                     Err(AccessError::Device(devfd_device::DeviceError::Failed))
                 } else {
                     let ticket = self.watchdog.begin(Pending::Write(reply), &entry.wedged);
-                    let result =
-                        guarded(|| entry.device.write(index, rel, data)).map_err(AccessError::from);
-                    let Some(Pending::Write(reply)) = self.watchdog.finish(ticket) else {
-                        return;
-                    };
-                    return self.answer_write(entry, target.ok(), offset, data, result, reply);
+                    return self.submit(Work::Write {
+                        device: file.device,
+                        index,
+                        rel,
+                        offset,
+                        data: Cow::Borrowed(data),
+                        target: Target::Region { index, offset: rel },
+                        ticket,
+                    });
                 }
             }
         };
@@ -555,7 +726,7 @@ impl Filesystem for DeviceFs {
         reply.ok();
     }
 
-    fn open(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         let (device, mmap) = match self.shared.node(ino) {
             Some(Node::Device(i)) => (i, None),
             Some(Node::Mmap(i, k)) => (i, Some(k)),
@@ -565,7 +736,28 @@ impl Filesystem for DeviceFs {
         let entry = &self.shared.devices[device];
         let fh = self.shared.next_fh.fetch_add(1, Ordering::Relaxed);
         let mut backing = None;
+        let mut passthrough_allowed = true;
+        if let Some(k) = mmap {
+            // A passthrough file is the device's memory itself: the kernel would allow any
+            // access the open mode allows, so the open mode must match the region's flags,
+            // and regions that restrict mapping to sparse areas are not passed through.
+            let parsed = devfd_format::parse(&entry.desc).ok();
+            let region = parsed.and_then(|d| d.region(entry.mmap_regions[k].0));
+            let (readable, writable, sparse) = region.map_or((false, false, true), |r| {
+                (r.readable(), r.writable(), r.sparse_areas().is_some())
+            });
+            let denied = match flags.acc_mode() {
+                OpenAccMode::O_RDONLY => !readable,
+                OpenAccMode::O_WRONLY => !writable,
+                OpenAccMode::O_RDWR => !readable || !writable,
+            };
+            if denied {
+                return reply.error(Errno::EACCES);
+            }
+            passthrough_allowed = !sparse;
+        }
         if let Some(k) = mmap
+            && passthrough_allowed
             && self.shared.passthrough.load(Ordering::Acquire)
             && let Some(fd) = entry.device.shared_memory(entry.mmap_regions[k].0)
         {

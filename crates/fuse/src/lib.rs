@@ -66,6 +66,14 @@ pub enum ServeError {
     /// Two devices share a name, or a name is not a plain file name.
     #[error("bad device name {0:?}")]
     BadName(String),
+    /// A device has more mmap regions than this server gives `D.rN` files to.
+    #[error("device {name}: more than {max} mmap regions")]
+    TooManyMmapRegions {
+        /// Device name.
+        name: String,
+        /// The limit.
+        max: usize,
+    },
     /// Mounting failed.
     #[error("mounting {path}: {source}")]
     Mount {

@@ -391,3 +391,42 @@ fn eight_clients_lose_no_update() {
     let f = open(&m.dir, "scratch0");
     assert_eq!(read_u64(&f, REGS + 8), 8 * OPS);
 }
+
+#[test]
+fn a_hung_device_does_not_hold_the_mount() {
+    let m = mount("hang-many", Duration::from_millis(400));
+    // More hanging calls than the server has threads.
+    let hangers: Vec<_> = (0..8)
+        .map(|_| {
+            let dir = m.dir.clone();
+            std::thread::spawn(move || {
+                let f = open(&dir, "scratch0");
+                f.write_at(&1500u32.to_le_bytes(), REGS + 0x18).map(drop)
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(100));
+    // Meanwhile the mount answers: the stuck device's description, another device.
+    let t = Instant::now();
+    let f = open(&m.dir, "scratch0");
+    let mut page = vec![0u8; 4096];
+    assert!(f.read_at(&mut page, 0).unwrap() > 0);
+    let other = open(&m.dir, "scratch1");
+    other.write_at(&3u32.to_le_bytes(), REGS).unwrap();
+    assert!(
+        t.elapsed() < Duration::from_millis(300),
+        "took {:?}",
+        t.elapsed()
+    );
+    // Every hanging call is answered within the bound, ETIMEDOUT or EIO, none hangs.
+    for h in hangers {
+        let e = h.join().unwrap().unwrap_err();
+        assert!(
+            matches!(e.raw_os_error(), Some(libc::ETIMEDOUT) | Some(libc::EIO)),
+            "{e}"
+        );
+    }
+    // Once the stuck call returns the device serves again.
+    std::thread::sleep(Duration::from_millis(1600));
+    f.write_at(&4u32.to_le_bytes(), REGS).unwrap();
+}
