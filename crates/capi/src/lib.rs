@@ -118,6 +118,8 @@ pub struct devfd_parse_error {
 /// A validated description (opaque).
 pub struct devfd_desc {
     bytes: Vec<u8>,
+    /// The flat resource table, computed once so indexing it is O(1).
+    flat: Vec<devfd_resource>,
 }
 
 /// An open device file (opaque).
@@ -149,6 +151,14 @@ fn client_errno(e: &ClientError) -> c_int {
 }
 
 impl devfd_desc {
+    /// Keeps a copy of validated bytes and their flat table.
+    fn new(d: &Description<'_>) -> Self {
+        devfd_desc {
+            bytes: d.as_bytes().to_vec(),
+            flat: d.flat().map(to_resource).collect(),
+        }
+    }
+
     fn view(&self) -> Option<Description<'_>> {
         parse(&self.bytes).ok()
     }
@@ -254,9 +264,7 @@ pub unsafe extern "C" fn devfd_desc_parse(
         };
         match parse(bytes) {
             Ok(d) => {
-                let handle = Box::new(devfd_desc {
-                    bytes: d.as_bytes().to_vec(),
-                });
+                let handle = Box::new(devfd_desc::new(&d));
                 // SAFETY: `out` is non-NULL and valid for a write.
                 unsafe { put(out, Box::into_raw(handle)) }
             }
@@ -328,12 +336,8 @@ pub unsafe extern "C" fn devfd_desc_len(desc: *const devfd_desc) -> usize {
 /// `desc` is NULL or a live handle.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn devfd_desc_resource_count(desc: *const devfd_desc) -> usize {
-    guard_or(0, || {
-        // SAFETY: NULL or live, per the contract.
-        unsafe { borrow(desc) }
-            .and_then(devfd_desc::view)
-            .map_or(0, |d| d.flat_len())
-    })
+    // SAFETY: NULL or live, per the contract.
+    unsafe { borrow(desc) }.map_or(0, |d| d.flat.len())
 }
 
 /// Copies entry `i` of the flat resource table to `*out`; -ENOENT past the end.
@@ -348,12 +352,12 @@ pub unsafe extern "C" fn devfd_desc_resource(
 ) -> c_int {
     guard(|| {
         // SAFETY: NULL or live, per the contract.
-        let Some(d) = (unsafe { borrow(desc) }).and_then(devfd_desc::view) else {
+        let Some(d) = (unsafe { borrow(desc) }) else {
             return -libc::EINVAL;
         };
-        match d.flat().nth(i) {
+        match d.flat.get(i) {
             // SAFETY: `out` is valid for a write, per the contract.
-            Some(e) => unsafe { put(out, to_resource(e)) },
+            Some(e) => unsafe { put(out, *e) },
             None => -libc::ENOENT,
         }
     })
@@ -507,12 +511,11 @@ pub unsafe extern "C" fn devfd_desc_string(desc: *const devfd_desc, offset: u32)
         let Some(handle) = (unsafe { borrow(desc) }) else {
             return std::ptr::null();
         };
-        let Some(d) = handle.view() else {
-            return std::ptr::null();
-        };
         // Only the string offsets the flat table reports are strings.
         let known = offset != 0
-            && d.flat()
+            && handle
+                .flat
+                .iter()
                 .any(|e| e.dt_path_offset == offset || e.label_offset == offset);
         match handle.bytes.get(offset as usize..) {
             Some(tail) if known => tail.as_ptr().cast(),
@@ -565,9 +568,7 @@ pub unsafe extern "C" fn devfd_open(path: *const c_char, out: *mut *mut devfd_de
         );
         match DeviceFile::open(path) {
             Ok(file) => {
-                let desc = devfd_desc {
-                    bytes: file.description_bytes().to_vec(),
-                };
+                let desc = devfd_desc::new(&file.description());
                 let handle = Box::new(devfd_device {
                     file,
                     desc,

@@ -399,7 +399,15 @@ pub fn write(args: &WriteArgs) -> Result<ExitCode> {
 pub fn dump(args: &DumpArgs) -> Result<ExitCode> {
     let dev = open(&args.path)?;
     let region = dev.resolve_region(&args.region)?;
-    let available = region.size.saturating_sub(args.offset);
+    if args.offset >= region.size {
+        bail!(
+            "offset {:#x} is outside {} ({} bytes)",
+            args.offset,
+            args.region,
+            region.size
+        );
+    }
+    let available = region.size - args.offset;
     let len = args
         .length
         .unwrap_or(available.min(64 * 1024))
