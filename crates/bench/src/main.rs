@@ -133,6 +133,9 @@ impl Mounts {
         let floor = Floor::mount(&dirs[1], THREADS)?;
         let devfd1 = serve(&dirs[2], 1, devices(false)?)?;
         let floor1 = Floor::mount(&dirs[3], 1)?;
+        for d in &dirs {
+            remember_connection(d);
+        }
         Ok(Mounts {
             devfd: Some(devfd),
             floor: Some(floor),
@@ -185,24 +188,117 @@ impl Mounts {
 /// The mount points of this run, for the signal handler.
 static MOUNT_POINTS: std::sync::OnceLock<Vec<std::ffi::CString>> = std::sync::OnceLock::new();
 
+/// FUSE connection numbers of this run's mounts (0: unused slot), for the signal handler.
+static CONNECTIONS: [AtomicU64; 8] = [const { AtomicU64::new(0) }; 8];
+
+/// Records the FUSE connection of the mount at `dir`, so that an interrupted run can abort
+/// it: a process that dies while one of its threads waits on its own FUSE server (say, the
+/// FLUSH that closing a file at exit sends) would otherwise never finish exiting.
+fn remember_connection(dir: &Path) {
+    let Some(minor) = connection_of(dir) else {
+        return;
+    };
+    for slot in &CONNECTIONS {
+        if slot
+            .compare_exchange(0, minor, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            return;
+        }
+    }
+}
+
+/// The FUSE connection number (device minor) of the mount at `dir`, from mountinfo.
+fn connection_of(dir: &Path) -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let dir = dir.to_str()?;
+    info.lines().rev().find_map(|line| {
+        let f: Vec<&str> = line.split(' ').collect();
+        (f.get(4) == Some(&dir) && line.contains(" - fuse"))
+            .then(|| f.get(2)?.split_once(':')?.1.parse().ok())
+            .flatten()
+    })
+}
+
+/// Writes `/sys/fs/fuse/connections/N/abort` without allocating (signal-handler safe).
+fn abort_connection(n: u64) {
+    let mut path = [0u8; 64];
+    let mut len = 0;
+    let mut put = |bytes: &[u8]| {
+        for &b in bytes {
+            if len < path.len() - 1 {
+                path[len] = b;
+                len += 1;
+            }
+        }
+    };
+    put(b"/sys/fs/fuse/connections/");
+    let mut digits = [0u8; 20];
+    let (mut i, mut v) = (digits.len(), n);
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    put(&digits[i..]);
+    put(b"/abort");
+    // SAFETY: `path` is NUL-terminated (zeroed past `len`); open, write and close are
+    // async-signal-safe.
+    unsafe {
+        let fd = libc::open(path.as_ptr().cast(), libc::O_WRONLY);
+        if fd >= 0 {
+            libc::write(fd, b"1".as_ptr().cast(), 1);
+            libc::close(fd);
+        }
+    }
+}
+
 extern "C" fn on_signal(sig: libc::c_int) {
+    for slot in &CONNECTIONS {
+        let c = slot.load(Ordering::Acquire);
+        if c != 0 {
+            abort_connection(c);
+        }
+    }
     if let Some(points) = MOUNT_POINTS.get() {
         for p in points {
             // SAFETY: umount2 is async-signal-safe; `p` is a valid C string that lives forever.
             unsafe { libc::umount2(p.as_ptr(), libc::MNT_DETACH) };
+        }
+        // The mount points, then the run's directory (the last entry); leftovers stay.
+        for p in points {
+            // SAFETY: rmdir is async-signal-safe; `p` is a valid C string.
+            unsafe { libc::rmdir(p.as_ptr()) };
         }
     }
     // SAFETY: _exit is async-signal-safe.
     unsafe { libc::_exit(128 + sig) };
 }
 
-/// Detaches every mount of this run if the benchmark is interrupted (Ctrl-C, kill).
+/// Aborts and detaches every mount of this run if the benchmark is interrupted (Ctrl-C, kill).
 fn unmount_on_signal(root: &Path) {
     use std::os::unix::ffi::OsStrExt;
-    let points = ["devfd", "floor", "devfd-1thread", "floor-1thread", "scale"]
-        .iter()
-        .filter_map(|d| std::ffi::CString::new(root.join(d).as_os_str().as_bytes()).ok())
-        .collect();
+    let points = [
+        "devfd",
+        "floor",
+        "devfd-1thread",
+        "floor-1thread",
+        "scale",
+        "",
+    ]
+    .iter()
+    .filter_map(|d| {
+        let path = if d.is_empty() {
+            root.to_owned()
+        } else {
+            root.join(d)
+        };
+        std::ffi::CString::new(path.as_os_str().as_bytes()).ok()
+    })
+    .collect();
     let _ = MOUNT_POINTS.set(points);
     for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
         // SAFETY: installs a handler that only makes async-signal-safe calls.
@@ -351,10 +447,9 @@ struct AccessResult {
 
 fn access_once(devfd_dir: &Path, floor_dir: &Path, p: Placement, n: usize) -> R<AccessResult> {
     place(p)?;
-    let name = std::env::var("XDEV").unwrap_or("edu0".into());
-    let dev = DeviceFile::open(devfd_dir.join(&name))?;
+    let dev = DeviceFile::open(devfd_dir.join("edu0"))?;
     let id = dev.read_u32(0, 0)?;
-    if id != EDU_ID && name == "edu0" {
+    if id != EDU_ID {
         return Err(format!("edu ID register reads {id:#x}").into());
     }
     let floor = open_rw(&floor_dir.join("zero"))?;
@@ -371,17 +466,10 @@ fn access_once(devfd_dir: &Path, floor_dir: &Path, p: Placement, n: usize) -> R<
     let mut flo = || timed_pread(&floor, &mut b2, 0);
     let rounds = 10;
     let per = n.div_ceil(rounds);
-    let (floor, client, devfd) = if std::env::var_os("DEVFD_BENCH_FLOOR_FIRST").is_some() {
-        let mut s = measure(2000, rounds, per, &mut [&mut flo, &mut raw, &mut api])?;
-        let client = s.pop().unwrap_or_default();
-        let devfd = s.pop().unwrap_or_default();
-        (s.pop().unwrap_or_default(), client, devfd)
-    } else {
-        let mut s = measure(2000, rounds, per, &mut [&mut raw, &mut api, &mut flo])?;
-        let floor = s.pop().unwrap_or_default();
-        let client = s.pop().unwrap_or_default();
-        (floor, client, s.pop().unwrap_or_default())
-    };
+    let mut s = measure(2000, rounds, per, &mut [&mut raw, &mut api, &mut flo])?;
+    let floor = s.pop().unwrap_or_default();
+    let client = s.pop().unwrap_or_default();
+    let devfd = s.pop().unwrap_or_default();
     Ok(AccessResult {
         devfd,
         client,
@@ -484,7 +572,9 @@ fn access(m: &Mounts, samples: usize) -> R<Section> {
          the ID register, 0x010000ed), through the server's region dispatch, call bound \
          (watchdog) and the edu model; `read_u32` adds the client library's checks. Floor: \
          `pread(fd, 4, 0)` on the no-op file (direct_io). Default rows: {THREADS} server \
-         threads with cloned /dev/fuse fds on both sides (`devfd serve` default)."
+         threads with cloned /dev/fuse fds on both sides (`devfd serve` default). \
+         \"Slower than 25 µs\" counts the round trips in which client and server thread ran \
+         on different CPUs (a wake-up of the other, halted vCPU costs 30–50 µs here)."
     ));
     Ok(sec)
 }
@@ -1009,6 +1099,7 @@ fn scale(root: &Path, count: usize) -> R<Section> {
         let [before, after_serve, setup_ms] = f[..] else {
             return Err(format!("scale server said {ready:?}").into());
         };
+        remember_connection(&dir);
         place_with(Placement::Pinned, &[pid])?;
         let t = Instant::now();
         let list = devfd_client::list(&dir)?;
@@ -1195,6 +1286,9 @@ fn header(report: &mut Report) {
                 .map(|s| s.trim().to_owned())
         })
         .unwrap_or_else(|| "unknown CPU".into());
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_owned())
         .unwrap_or_default();
@@ -1214,11 +1308,13 @@ fn header(report: &mut Report) {
         git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
     report.header.push(format!(
         "Run by `scripts/bench` (`devfd-bench`, release build) on {} CPUs ({cpu}), Linux \
-         {kernel}, fuser 0.18, commit {commit}{}. Every ratio is devfd ÷ a raw FUSE floor \
+         {kernel}, fuser 0.18, commit {commit}{}, load average at start {load}. Every ratio is devfd ÷ a raw FUSE floor \
          (a no-op fuser file system in `crates/bench/src/floor.rs`) mounted by the same \
          process with the same mount options and server threads, measured in the same run, \
          interleaved. Latencies are pinned (every thread of the process on CPU 0, \
-         TESTBEDS.md §2) unless a row says otherwise.",
+         TESTBEDS.md §2) unless a row says otherwise. Unpinned and cross-CPU rows depend on \
+         what else runs: an idle vCPU halts, and waking it costs 30–50 µs; on a busy machine \
+         it does not halt.",
         affinity::cpus(),
         if dirty { " + uncommitted changes" } else { "" }
     ));

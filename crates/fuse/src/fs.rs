@@ -377,24 +377,32 @@ impl Shared {
             }
             gate.running = true;
         }
-        self.run(work);
-        loop {
-            let next = {
-                let mut gate = entry.gate.lock().unwrap_or_else(PoisonError::into_inner);
-                match gate.queue.pop_front() {
-                    Some(next) => next,
-                    None => {
-                        gate.running = false;
-                        return;
-                    }
-                }
-            };
-            self.run(next);
+        let mut next = self.run(work);
+        while let Some(work) = next {
+            next = self.run(work);
         }
     }
 
-    /// Performs one region access and answers it, unless the watchdog already has.
-    fn run(&self, work: Work<'_>) {
+    /// Leaves the device's gate after a call: takes the next queued call for this thread, or
+    /// marks the device free. [`Self::run`] does this before it sends the answer: the client
+    /// it wakes may preempt this thread (on one CPU it does), and a gate still held then
+    /// would queue the client's next call behind this thread, costing two more context
+    /// switches per access.
+    fn leave_gate(&self, device: usize) -> Option<Work<'static>> {
+        let mut gate = self.devices[device]
+            .gate
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let next = gate.queue.pop_front();
+        if next.is_none() {
+            gate.running = false;
+        }
+        next
+    }
+
+    /// Performs one region access, leaves the gate and answers the access (unless the
+    /// watchdog already has); returns the next queued call, which this thread runs.
+    fn run(&self, work: Work<'_>) -> Option<Work<'static>> {
         match work {
             Work::Read {
                 device,
@@ -408,18 +416,23 @@ impl Shared {
                 let entry = &self.devices[device];
                 if !ticket.is_pending() || entry.wedged.is_wedged() {
                     // Answered ETIMEDOUT while queued, or the device is stuck: skip it.
-                    if let Some(reply) = self.watchdog.finish(ticket) {
+                    let reply = self.watchdog.finish(ticket);
+                    let next = self.leave_gate(device);
+                    if let Some(reply) = reply {
                         reply.error(Errno::EIO);
                     }
-                    return;
+                    return next;
                 }
                 let mut buf = vec![0u8; size];
                 let result = guarded(|| entry.device.read(index, rel, &mut buf))
                     .map(|()| buf)
                     .map_err(AccessError::from);
-                if let Some(Pending::Data(reply)) = self.watchdog.finish(ticket) {
+                let reply = self.watchdog.finish(ticket);
+                let next = self.leave_gate(device);
+                if let Some(Pending::Data(reply)) = reply {
                     self.answer_read(entry, Some(target), offset, size, result, reply);
                 }
+                next
             }
             Work::Write {
                 device,
@@ -432,16 +445,21 @@ impl Shared {
             } => {
                 let entry = &self.devices[device];
                 if !ticket.is_pending() || entry.wedged.is_wedged() {
-                    if let Some(reply) = self.watchdog.finish(ticket) {
+                    let reply = self.watchdog.finish(ticket);
+                    let next = self.leave_gate(device);
+                    if let Some(reply) = reply {
                         reply.error(Errno::EIO);
                     }
-                    return;
+                    return next;
                 }
                 let result =
                     guarded(|| entry.device.write(index, rel, &data)).map_err(AccessError::from);
-                if let Some(Pending::Write(reply)) = self.watchdog.finish(ticket) {
+                let reply = self.watchdog.finish(ticket);
+                let next = self.leave_gate(device);
+                if let Some(Pending::Write(reply)) = reply {
                     self.answer_write(entry, Some(target), offset, &data, result, reply);
                 }
+                next
             }
         }
     }
