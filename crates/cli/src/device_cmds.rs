@@ -415,22 +415,7 @@ pub fn dump(args: &DumpArgs) -> Result<ExitCode> {
     let mut buf = vec![0u8; len as usize];
     dev.read_bulk(region, args.offset, &mut buf)
         .with_context(|| format!("reading {len} bytes of {}", args.region))?;
-    let mut out = String::new();
-    for (i, chunk) in buf.chunks(16).enumerate() {
-        let at = args.offset + 16 * i as u64;
-        let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
-        let ascii: String = chunk
-            .iter()
-            .map(|&b| {
-                if (0x20..0x7f).contains(&b) {
-                    b as char
-                } else {
-                    '.'
-                }
-            })
-            .collect();
-        out.push_str(&format!("{at:08x}  {:<47}  |{ascii}|\n", hex.join(" ")));
-    }
+    let out = inspect::hexdump(&buf, args.offset, "", 8);
     stdout(out.as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }

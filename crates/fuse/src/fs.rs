@@ -400,6 +400,21 @@ impl Shared {
         next
     }
 
+    /// A queued call answered `ETIMEDOUT` meanwhile, or one for a stuck device, is not run.
+    fn is_stale(&self, device: usize, ticket: &Ticket) -> bool {
+        !ticket.is_pending() || self.devices[device].wedged.is_wedged()
+    }
+
+    /// Drops a stale call (answering `EIO` if it still needs an answer); returns the next.
+    fn skip(&self, device: usize, ticket: Ticket) -> Option<Work<'static>> {
+        let reply = self.watchdog.finish(ticket);
+        let next = self.leave_gate(device);
+        if let Some(reply) = reply {
+            reply.error(Errno::EIO);
+        }
+        next
+    }
+
     /// Performs one region access, leaves the gate and answers the access (unless the
     /// watchdog already has); returns the next queued call, which this thread runs.
     fn run(&self, work: Work<'_>) -> Option<Work<'static>> {
@@ -414,14 +429,8 @@ impl Shared {
                 ticket,
             } => {
                 let entry = &self.devices[device];
-                if !ticket.is_pending() || entry.wedged.is_wedged() {
-                    // Answered ETIMEDOUT while queued, or the device is stuck: skip it.
-                    let reply = self.watchdog.finish(ticket);
-                    let next = self.leave_gate(device);
-                    if let Some(reply) = reply {
-                        reply.error(Errno::EIO);
-                    }
-                    return next;
+                if self.is_stale(device, &ticket) {
+                    return self.skip(device, ticket);
                 }
                 let mut buf = vec![0u8; size];
                 let result = guarded(|| entry.device.read(index, rel, &mut buf))
@@ -444,13 +453,8 @@ impl Shared {
                 ticket,
             } => {
                 let entry = &self.devices[device];
-                if !ticket.is_pending() || entry.wedged.is_wedged() {
-                    let reply = self.watchdog.finish(ticket);
-                    let next = self.leave_gate(device);
-                    if let Some(reply) = reply {
-                        reply.error(Errno::EIO);
-                    }
-                    return next;
+                if self.is_stale(device, &ticket) {
+                    return self.skip(device, ticket);
                 }
                 let result =
                     guarded(|| entry.device.write(index, rel, &data)).map_err(AccessError::from);

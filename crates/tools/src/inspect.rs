@@ -329,27 +329,39 @@ pub fn render_json(d: &Description<'_>) -> Value {
     })
 }
 
+/// Classic hex dump lines: `{indent}{address}  {16 hex bytes}  |{ascii}|`, addresses from
+/// `base`, `digits` hex digits wide.
+pub fn hexdump(bytes: &[u8], base: u64, indent: &str, digits: usize) -> String {
+    let mut out = String::new();
+    for (i, chunk) in bytes.chunks(16).enumerate() {
+        let at = base.saturating_add(16 * i as u64);
+        let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
+        let ascii: String = chunk
+            .iter()
+            .map(|&b| {
+                if (0x20..0x7f).contains(&b) {
+                    b as char
+                } else {
+                    '.'
+                }
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "{indent}{at:0digits$x}  {:<47}  |{ascii}|",
+            hex.join(" ")
+        );
+    }
+    out
+}
+
 /// A hex dump of the description with each record's header and body marked.
 pub fn render_hex(d: &Description<'_>) -> String {
     let bytes = d.as_bytes();
     let mut out = String::new();
     let mut dump = |from: usize, to: usize, what: &str| {
         let _ = writeln!(out, "{what}");
-        for start in (from..to).step_by(16) {
-            let chunk = &bytes[start..to.min(start + 16)];
-            let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
-            let ascii: String = chunk
-                .iter()
-                .map(|&b| {
-                    if (0x20..0x7f).contains(&b) {
-                        b as char
-                    } else {
-                        '.'
-                    }
-                })
-                .collect();
-            let _ = writeln!(out, "  {start:06x}  {:<47}  |{ascii}|", hex.join(" "));
-        }
+        out.push_str(&hexdump(&bytes[from..to], from as u64, "  ", 6));
     };
     dump(0, HEADER_LEN, "header");
     for (n, r) in d.records().enumerate() {
