@@ -1,5 +1,6 @@
 //! The live-device subcommands: serve, ls, info, read, write, dump, irq.
 
+use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -195,7 +196,10 @@ pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
     options.call_bound = Duration::from_millis(args.bound_ms.max(1));
     options.threads = args.threads.max(1);
     if args.trace {
-        options.trace = Some(Box::new(|e| eprintln!("{}", trace_line(e))));
+        // Runs on a FUSE thread: a closed stderr must not panic it, so write, don't eprintln.
+        options.trace = Some(Box::new(|e| {
+            let _ = writeln!(std::io::stderr().lock(), "{}", trace_line(e));
+        }));
     }
     // Handle SIGINT/SIGTERM from here on (instead of dying), so the mount is taken down.
     let mut signals = signal_hook::iterator::Signals::new([
@@ -209,15 +213,19 @@ pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
         .map(|(d, name)| summary_of(&mount.join(name), d.description()))
         .collect();
     let server = devfd_fuse::serve(names.iter().cloned().zip(devices).collect(), options)?;
-    println!(
-        "devfd: serving {} device(s) at {}",
+    // The banner is best effort: a closed stdout must not stop the server.
+    let mut banner = format!(
+        "devfd: serving {} device(s) at {}\n",
         summaries.len(),
         mount.display()
     );
     for line in &summaries {
-        println!("  {line}");
+        banner.push_str(&format!("  {line}\n"));
     }
-    println!("devfd: Ctrl-C (SIGINT) or SIGTERM unmounts and exits");
+    banner.push_str("devfd: Ctrl-C (SIGINT) or SIGTERM unmounts and exits\n");
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
+    drop(out);
     let signal = signals.forever().next();
     server
         .unmount()
