@@ -48,14 +48,6 @@ pub enum Command {
     Irq(IrqCommand),
     /// Print the man page (roff) to standard output.
     Man,
-    /// Internal: started by `serve`; clears the mount if the server dies without unmounting.
-    #[command(name = "__reap-mount", hide = true)]
-    ReapMount {
-        /// The server's process ID.
-        pid: u32,
-        /// Its mount point.
-        mount: PathBuf,
-    },
     /// Print a shell completion script to standard output.
     Completions {
         /// The shell.

@@ -1,7 +1,6 @@
 //! The live-device subcommands: serve, ls, info, read, write, dump, irq.
 
 use std::io::Write;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -15,7 +14,7 @@ use devfd_tools::inspect;
 use serde_json::json;
 
 use crate::args::{DumpArgs, InfoArgs, IrqCommand, LsArgs, ReadArgs, ServeArgs, WriteArgs};
-use crate::commands::stdout;
+use crate::commands::{chain, stdout};
 
 /// Where `devfd serve` mounts by default, and where `devfd ls` looks.
 pub fn default_mount() -> PathBuf {
@@ -89,94 +88,6 @@ fn trace_line(e: &TraceEvent<'_>) -> String {
     )
 }
 
-/// If a previous server died without unmounting, its mount is still there but answers
-/// ENOTCONN: clear it (each of them, should dead mounts be stacked), so that the new mount does
-/// not go on top of it and leave it behind.
-///
-/// `stat` alone does not tell: the kernel answers it from the root's cached attributes without
-/// asking the dead server. Opening the directory asks the server.
-fn clear_dead_mount(mount: &Path) {
-    let dead =
-        |r: std::io::Result<()>| matches!(r, Err(e) if e.raw_os_error() == Some(libc::ENOTCONN));
-    // Bounded, in case unmounting fails: then mounting on top is all that is left to do.
-    for _ in 0..8 {
-        if !dead(std::fs::metadata(mount).map(drop)) && !dead(std::fs::read_dir(mount).map(drop)) {
-            return;
-        }
-        let quiet = |program: &str, args: &[&str]| {
-            std::process::Command::new(program)
-                .args(args)
-                .arg(mount)
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        };
-        // Not root: fusermount3 (setuid) may unmount for us.
-        if !quiet("umount", &["-l"]) && !quiet("fusermount3", &["-u", "-z"]) {
-            return;
-        }
-    }
-}
-
-/// Whether `mount` is a mount point now (per /proc/self/mounts, which never blocks on FUSE).
-fn is_mounted(mount: &Path) -> bool {
-    let Some(wanted) = mount.to_str() else {
-        return false;
-    };
-    let wanted = wanted.replace(' ', "\\040");
-    std::fs::read_to_string("/proc/self/mounts").is_ok_and(|m| {
-        m.lines()
-            .any(|l| l.split(' ').nth(1) == Some(wanted.as_str()))
-    })
-}
-
-/// Starts `devfd __reap-mount`: a small process that outlives this one and, once it is gone
-/// (even by SIGKILL), unmounts `mount` if it was left behind dead. fusermount3's auto-unmount
-/// does the same but can look too early and give up.
-fn spawn_reaper(mount: &Path) {
-    let Ok(exe) = std::env::current_exe() else {
-        return;
-    };
-    let spawned = std::process::Command::new(exe)
-        .arg("__reap-mount")
-        .arg(std::process::id().to_string())
-        .arg(mount)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        // Its own process group: a Ctrl-C for the server does not take the reaper with it.
-        .process_group(0)
-        .spawn();
-    if let Err(e) = spawned {
-        eprintln!("devfd: no mount reaper ({e}); relying on fusermount3 auto-unmount");
-    }
-}
-
-/// `devfd __reap-mount PID MOUNT`: waits for process PID to end, then clears a dead mount.
-pub fn reap_mount(pid: u32, mount: &Path) -> Result<ExitCode> {
-    let alive = || {
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            // Field 3 is the state; a zombie has closed its files already.
-            .is_ok_and(|stat| {
-                stat.rsplit_once(") ")
-                    .is_some_and(|(_, rest)| !rest.starts_with('Z'))
-            })
-    };
-    while alive() {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    // The server unmounts on a clean exit; only a dead mount is ours to clear.
-    for _ in 0..50 {
-        if !is_mounted(mount) {
-            break;
-        }
-        clear_dead_mount(mount);
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
 pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
     let devices: Vec<Arc<dyn Device>> = if args.devices.is_empty() {
         devfd_emu::demo_devices().context("creating the demo devices")?
@@ -187,9 +98,6 @@ pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
             .collect::<Result<_>>()?
     };
     let mount = args.mount.clone().unwrap_or_else(default_mount);
-    clear_dead_mount(&mount);
-    std::fs::create_dir_all(&mount).with_context(|| format!("creating {}", mount.display()))?;
-    spawn_reaper(&mount);
     let names = device_names(&devices);
     let mut options = ServeOptions::new(&mount);
     options.allow_other = args.allow_other;
@@ -313,7 +221,7 @@ pub fn ls(args: &LsArgs) -> Result<ExitCode> {
                     }
                     v
                 }
-                Err(e) => json!({"path": path, "error": e.to_string()}),
+                Err(e) => json!({"path": path, "error": chain(e)}),
             })
             .collect();
         stdout(format!("{}\n", serde_json::to_string_pretty(&list)?).as_bytes())?;
@@ -322,7 +230,7 @@ pub fn ls(args: &LsArgs) -> Result<ExitCode> {
         for (path, dev) in &entries {
             match dev {
                 Ok(dev) => out.push_str(&summary_of(path, dev.description_bytes())),
-                Err(e) => out.push_str(&format!("{}  error: {e}", path.display())),
+                Err(e) => out.push_str(&format!("{}  error: {}", path.display(), chain(e))),
             }
             out.push('\n');
         }

@@ -25,7 +25,6 @@ fn main() -> ExitCode {
         Command::Dump(a) => device_cmds::dump(a),
         Command::Irq(c) => device_cmds::irq(c),
         Command::Man => commands::man(),
-        Command::ReapMount { pid, mount } => device_cmds::reap_mount(*pid, mount),
         Command::Completions { shell } => commands::completions(*shell),
     };
     result.unwrap_or_else(|e| {

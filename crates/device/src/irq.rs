@@ -12,7 +12,24 @@ struct Vector {
     masked: bool,
     pending: bool,
     asserted: bool,
+    /// An automasked vector delivered an event that was not acknowledged (unmasked) yet.
+    unacked: bool,
 }
+
+impl Vector {
+    /// Whether the vector has an event a driver has yet to handle (SPEC.md §6.3): a late
+    /// opener's counter starts at 1 for it.
+    fn outstanding(&self, level: bool) -> bool {
+        self.pending || self.unacked || (level && self.asserted)
+    }
+}
+
+/// Status word bit (control window +12, SPEC.md §6.3): an event arrived while masked.
+pub const STATUS_PENDING: u32 = 1 << 0;
+/// Status word bit: an automasked vector fired and awaits acknowledgement (unmask).
+pub const STATUS_UNACKED: u32 = 1 << 1;
+/// Status word bit: the level-triggered source is asserted.
+pub const STATUS_ASSERTED: u32 = 1 << 2;
 
 #[derive(Debug)]
 struct Line {
@@ -105,7 +122,9 @@ impl Interrupts {
         *self.waker.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(waker));
     }
 
-    /// A new per-open set of counters.
+    /// A new per-open set of counters. Each starts at 1 for a vector with an outstanding
+    /// event (pending, delivered and unacknowledged, or a level source still asserted), else
+    /// 0, so that a late opener learns about an event that fired before it opened.
     pub fn subscribe(&self) -> Arc<Subscriber> {
         let mut state = self.lock();
         let sub = Arc::new(Subscriber {
@@ -113,9 +132,13 @@ impl Interrupts {
                 .lines
                 .iter()
                 .map(|l| {
+                    let level = l.flags & IRQ_LEVEL != 0;
                     (
                         l.index,
-                        l.vectors.iter().map(|_| AtomicU64::new(0)).collect(),
+                        l.vectors
+                            .iter()
+                            .map(|v| AtomicU64::new(u64::from(v.outstanding(level))))
+                            .collect(),
                     )
                 })
                 .collect(),
@@ -164,6 +187,10 @@ impl Interrupts {
             let v = Self::vector(&mut state, index, vector as usize)?;
             let was_masked = v.masked;
             v.masked = masked;
+            if !masked {
+                // Unmasking acknowledges a delivered automasked event.
+                v.unacked = false;
+            }
             let redeliver = was_masked && !masked && (v.pending || (level && v.asserted));
             if redeliver {
                 v.pending = false;
@@ -180,6 +207,19 @@ impl Interrupts {
     pub fn is_masked(&self, index: u32, vector: u32) -> Option<bool> {
         let mut state = self.lock();
         Some(Self::vector(&mut state, index, vector as usize)?.masked)
+    }
+
+    /// The status word of a vector ([`STATUS_PENDING`], [`STATUS_UNACKED`],
+    /// [`STATUS_ASSERTED`]); `None` if there is no such vector.
+    pub fn status(&self, index: u32, vector: u32) -> Option<u32> {
+        let mut state = self.lock();
+        let v = Self::vector(&mut state, index, vector as usize)?;
+        let bit = |set: bool, b: u32| if set { b } else { 0 };
+        Some(
+            bit(v.pending, STATUS_PENDING)
+                | bit(v.unacked, STATUS_UNACKED)
+                | bit(v.asserted, STATUS_ASSERTED),
+        )
     }
 
     /// Unmasks every vector and forgets pending and asserted state (device reset).
@@ -214,6 +254,7 @@ impl Interrupts {
         }
         if automasked {
             v.masked = true;
+            v.unacked = true;
         }
         for sub in state.subscribers.iter().filter_map(Weak::upgrade) {
             sub.count(index, vector);
@@ -298,5 +339,36 @@ mod tests {
         });
         irq.set_level(1, 0, true);
         assert_eq!(woken.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_late_opener_learns_of_an_outstanding_event() {
+        let irq = irqs();
+        // Edge, unmasked: an event before the open is gone (nobody was listening).
+        irq.raise(0, 0);
+        assert_eq!(irq.subscribe().take(0, 0), Some(0));
+        // Edge, masked: pending, so the late opener's counter starts at 1.
+        irq.set_masked(0, 1, true);
+        irq.raise(0, 1);
+        assert_eq!(irq.status(0, 1), Some(STATUS_PENDING));
+        assert_eq!(irq.subscribe().take(0, 1), Some(1));
+        // Level, automasked: delivered with nobody open, still unacknowledged.
+        irq.set_level(1, 0, true);
+        assert_eq!(irq.status(1, 0), Some(STATUS_UNACKED | STATUS_ASSERTED));
+        let late = irq.subscribe();
+        assert!(late.ready());
+        assert_eq!(late.take(1, 0), Some(1));
+        // The device deasserts; the ack (unmask) clears the rest, and later opens see nothing.
+        irq.set_level(1, 0, false);
+        irq.set_masked(1, 0, false);
+        assert_eq!(irq.status(1, 0), Some(0));
+        assert_eq!(irq.subscribe().take(1, 0), Some(0));
+        // Automasked edge-like use: fire, ack while deasserted, fire again: each open sees one.
+        for _ in 0..3 {
+            irq.set_level(1, 0, true);
+            assert_eq!(irq.subscribe().take(1, 0), Some(1));
+            irq.set_level(1, 0, false);
+            irq.set_masked(1, 0, false);
+        }
     }
 }

@@ -15,7 +15,7 @@ mod irq;
 
 pub use dispatch::{ControlField, RegionMap, Target};
 pub use error::{AccessError, DeviceError};
-pub use irq::{Interrupts, Subscriber};
+pub use irq::{Interrupts, STATUS_ASSERTED, STATUS_PENDING, STATUS_UNACKED, Subscriber};
 
 use std::os::fd::BorrowedFd;
 

@@ -521,7 +521,13 @@ impl Shared {
                     .unwrap_or(false);
                 u32::from(masked).to_le_bytes().to_vec()
             }
-            ControlField::Reserved => 0u32.to_le_bytes().to_vec(),
+            ControlField::Reserved => entry
+                .device
+                .interrupts()
+                .status(index, vector)
+                .unwrap_or(0)
+                .to_le_bytes()
+                .to_vec(),
         }
     }
 

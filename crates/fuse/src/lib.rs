@@ -11,6 +11,7 @@
 
 mod bound;
 mod fs;
+mod reaper;
 mod teardown;
 
 use std::path::{Path, PathBuf};
@@ -74,8 +75,30 @@ pub enum ServeError {
         /// The limit.
         max: usize,
     },
+    /// Not root, and no `fusermount3` to mount with.
+    #[error(
+        "mounting {0} without root needs fusermount3 (Debian package fuse3), which is not on PATH; \
+         install it, or serve as root (then devfd mounts with mount(2) itself)"
+    )]
+    NoFusermount(PathBuf),
+    /// The mount point is a mount already: a live server's, or something else's.
+    #[error("{path} is a mount point already ({what}); stop that server or choose another --mount")]
+    AlreadyMounted {
+        /// Mount point.
+        path: PathBuf,
+        /// What is there.
+        what: String,
+    },
+    /// The mount point could not be made.
+    #[error("creating the mount point {path}")]
+    MountPoint {
+        /// Mount point.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
     /// Mounting failed.
-    #[error("mounting {path}: {source}")]
+    #[error("mounting {path}")]
     Mount {
         /// Mount point.
         path: PathBuf,
@@ -87,7 +110,12 @@ pub enum ServeError {
 /// A running server; dropping it (or [`Server::unmount`]) unmounts.
 pub struct Server {
     session: Option<fuser::BackgroundSession>,
+    // Declared after the session: dropped (letting the reaper look) only after unmounting.
+    _reaper: Option<reaper::Reaper>,
     mount: PathBuf,
+    // The mount this server made, to tear down only that one (not one stacked on the path).
+    root_fd: Option<std::os::fd::OwnedFd>,
+    connection: Option<u64>,
     join_bound: Duration,
 }
 
@@ -109,7 +137,7 @@ impl Server {
         let Some(session) = self.session.take() else {
             return Ok(());
         };
-        teardown::detach_and_abort(&self.mount);
+        teardown::detach_and_abort(&self.mount, self.root_fd.as_ref(), self.connection);
         // A thread stuck inside a device model never returns; the mount is gone already, so
         // wait a little for the others and then leave the stuck ones behind.
         let (done, finished) = std::sync::mpsc::channel();
@@ -117,6 +145,8 @@ impl Server {
             let _ = done.send(session.umount_and_join());
         });
         match finished.recv_timeout(self.join_bound) {
+            // fuser unmounts by path once more; EINVAL says our detach came first.
+            Ok(Err(e)) if e.raw_os_error() == Some(libc::EINVAL) => Ok(()),
             Ok(result) => result,
             Err(_) => {
                 log::warn!("a device call is stuck; leaving its thread behind");
@@ -143,22 +173,30 @@ pub fn serve(
     let mount = options.mount.clone();
     let join_bound = options.call_bound;
     let shared = fs::Shared::new(devices, &mut options)?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root && reaper::find_on_path(std::ffi::OsStr::new("fusermount3")).is_none() {
+        return Err(ServeError::NoFusermount(mount));
+    }
+    prepare_mount_point(&mount)?;
     let mut config = Config::default();
+    // No AutoUnmount: that needs fusermount3 (absent from minimal systems) and allow_other.
+    // The reaper started below unmounts after a SIGKILL instead.
     config.mount_options = vec![
         MountOption::FSName("devfd".into()),
         MountOption::Subtype("devfd".into()),
-        // The kernel enforces each file's mode (0600 unless --allow-other), so the
-        // allow_other that AutoUnmount needs does not open the files to everyone.
+        // The kernel enforces each file's mode (0600 unless --allow-other).
         MountOption::DefaultPermissions,
-        MountOption::AutoUnmount,
         MountOption::NoDev,
         MountOption::NoSuid,
         MountOption::NoExec,
     ];
+    // Owner-only needs no allow_other, so it works on a stock /etc/fuse.conf; as root,
+    // fuser then mounts with mount(2) directly, without fusermount3.
     config.acl = if options.allow_other {
         SessionACL::All
     } else {
-        SessionACL::RootAndOwner
+        SessionACL::Owner
     };
     config.n_threads = Some(options.threads.max(1));
     config.clone_fd = options.threads > 1;
@@ -169,10 +207,56 @@ pub fn serve(
             path: mount.clone(),
             source,
         })?;
+    // Right after mounting, the topmost mount at the path is ours.
+    let connection = teardown::mount_at(&mount).and_then(|m| m.minor);
+    let root_fd = if root {
+        teardown::open_mount_root(&mount)
+    } else {
+        None
+    };
+    let reaper = reaper::spawn(&mount, root_fd.as_ref());
     shared.set_notifier(session.notifier());
     Ok(Server {
         session: Some(session),
+        _reaper: reaper,
         mount,
+        root_fd,
+        connection,
         join_bound: join_bound + Duration::from_secs(1),
+    })
+}
+
+/// Makes `mount` ready to mount on: clears stale mounts of dead servers (stacked ones too),
+/// refuses a live or unresponsive one and any other mount point, and creates the directory.
+fn prepare_mount_point(mount: &Path) -> Result<(), ServeError> {
+    // Bounded, in case a detach does not take.
+    for _ in 0..8 {
+        let Some(entry) = teardown::mount_at(mount) else {
+            break;
+        };
+        if !entry.fstype.starts_with("fuse") {
+            return Err(ServeError::AlreadyMounted {
+                path: mount.to_owned(),
+                what: entry.fstype,
+            });
+        }
+        let what = match teardown::probe(mount) {
+            teardown::Liveness::Dead => {
+                if teardown::detach(mount, None) {
+                    continue;
+                }
+                "the stale mount of a dead server, which this user cannot unmount"
+            }
+            teardown::Liveness::Alive => "a running server answers there",
+            teardown::Liveness::Unresponsive => "its server does not answer: stopped or stuck",
+        };
+        return Err(ServeError::AlreadyMounted {
+            path: mount.to_owned(),
+            what: format!("{}: {what}", entry.fstype),
+        });
+    }
+    std::fs::create_dir_all(mount).map_err(|source| ServeError::MountPoint {
+        path: mount.to_owned(),
+        source,
     })
 }
