@@ -46,7 +46,7 @@ int main(int argc, char **argv)
 	int ok = 0;
 	const devfd_desc *desc = devfd_device_desc(dev);
 	devfd_pci_id id;
-	devfd_resource bar0, intx;
+	devfd_resource bar0 = DEVFD_RESOURCE_INIT, intx = DEVFD_RESOURCE_INIT;
 	CHECK(devfd_desc_pci_id(desc, &id));
 	if (id.vendor != 0x1234 || id.device != 0x11e8) {
 		fprintf(stderr, "edu: %04x:%04x is not an edu device\n", id.vendor, id.device);
@@ -57,7 +57,7 @@ int main(int argc, char **argv)
 	int found = 0;
 	for (size_t i = 0; i < devfd_desc_resource_count(desc) && !found; i++) {
 		CHECK(devfd_desc_resource(desc, i, &intx));
-		found = intx.kind == DEVFD_RESOURCE_INTERRUPT && intx.irq_kind == 1;
+		found = intx.kind == DEVFD_RESOURCE_INTERRUPT && intx.irq_kind == DEVFD_IRQ_KIND_INTX;
 	}
 	if (!found) {
 		fprintf(stderr, "edu: no INTx interrupt\n");

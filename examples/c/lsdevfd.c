@@ -73,7 +73,7 @@ static int show(const char *dir, const char *name, int verbose)
 	}
 	size_t n = devfd_desc_resource_count(desc);
 	for (size_t i = 0; i < n; i++) {
-		devfd_resource r;
+		devfd_resource r = DEVFD_RESOURCE_INIT;
 		if (devfd_desc_resource(desc, i, &r) != DEVFD_OK)
 			continue;
 		label = devfd_desc_string(desc, r.label_offset);

@@ -15,12 +15,22 @@ use std::time::Duration;
 use devfd_client::{ClientError, DeviceFile, Mapping};
 use devfd_format::{Description, FlatEntry, parse};
 
+/// Version of this libdevfd (and of devfd.h): major.
+pub const DEVFD_VERSION_MAJOR: u32 = 0;
+/// Version: minor.
+pub const DEVFD_VERSION_MINOR: u32 = 2;
+/// Version: patch.
+pub const DEVFD_VERSION_PATCH: u32 = 0;
+/// The version as one number, `major << 16 | minor << 8 | patch`, usable in `#if`; compare
+/// it with devfd_version() to detect a header/library mismatch.
+pub const DEVFD_VERSION: u32 = 0x000200;
+
 /// Success.
 pub const DEVFD_OK: c_int = 0;
-/// Bus code of a PCI device (`devfd_desc_bus`).
-pub const DEVFD_BUS_PCI: c_int = b'P' as c_int;
-/// Bus code of a device-tree platform device.
-pub const DEVFD_BUS_PLATFORM: c_int = b'T' as c_int;
+/// Bus code of a PCI device (devfd_desc_bus()): `'P'`.
+pub const DEVFD_BUS_PCI: c_int = 80;
+/// Bus code of a device-tree platform device: `'T'`.
+pub const DEVFD_BUS_PLATFORM: c_int = 84;
 /// `devfd_resource.kind`: a region.
 pub const DEVFD_RESOURCE_REGION: u32 = 1;
 /// `devfd_resource.kind`: an interrupt.
@@ -29,14 +39,32 @@ pub const DEVFD_RESOURCE_INTERRUPT: u32 = 2;
 pub const DEVFD_REGION_READ: u32 = 1;
 /// Region flag: writable.
 pub const DEVFD_REGION_WRITE: u32 = 2;
-/// Region flag: mmap-capable.
+/// Region flag: mmap-capable (memory-like: any length and alignment).
 pub const DEVFD_REGION_MMAP: u32 = 4;
 /// Interrupt flag: level-triggered.
 pub const DEVFD_IRQ_LEVEL: u32 = 1;
 /// Interrupt flag: maskable.
 pub const DEVFD_IRQ_MASKABLE: u32 = 2;
-/// Interrupt flag: masks itself when it fires.
+/// Interrupt flag: masks itself when it fires, until unmasked (acknowledged).
 pub const DEVFD_IRQ_AUTOMASKED: u32 = 4;
+/// `devfd_resource.irq_kind`: PCI INTx.
+pub const DEVFD_IRQ_KIND_INTX: u32 = 1;
+/// `devfd_resource.irq_kind`: PCI MSI.
+pub const DEVFD_IRQ_KIND_MSI: u32 = 2;
+/// `devfd_resource.irq_kind`: PCI MSI-X.
+pub const DEVFD_IRQ_KIND_MSIX: u32 = 3;
+/// `devfd_resource.irq_kind`: a wired platform interrupt (device-tree `interrupts`).
+pub const DEVFD_IRQ_KIND_WIRED: u32 = 4;
+/// `devfd_resource.irq_kind`: error reporting (e.g. PCI AER).
+pub const DEVFD_IRQ_KIND_ERROR: u32 = 5;
+/// `devfd_resource.irq_kind`: device request (release the device).
+pub const DEVFD_IRQ_KIND_REQUEST: u32 = 6;
+/// devfd_irq_status() bit: an event arrived while masked and is held.
+pub const DEVFD_IRQ_STATUS_PENDING: u32 = 1;
+/// devfd_irq_status() bit: an automasked vector fired and awaits devfd_irq_unmask().
+pub const DEVFD_IRQ_STATUS_UNACKED: u32 = 2;
+/// devfd_irq_status() bit: the level-triggered source is asserted.
+pub const DEVFD_IRQ_STATUS_ASSERTED: u32 = 4;
 /// `devfd_resource.location`: nothing bus-specific.
 pub const DEVFD_LOC_NONE: u32 = 0;
 /// `devfd_resource.location`: PCI BAR `location_index`.
@@ -47,11 +75,39 @@ pub const DEVFD_LOC_PCI_CONFIG: u32 = 2;
 pub const DEVFD_LOC_PCI_ROM: u32 = 3;
 /// `devfd_resource.location`: device-tree node property entry `location_index`.
 pub const DEVFD_LOC_DT: u32 = 4;
+/// `devfd_resource.location_flags` of a PCI BAR: an I/O BAR.
+pub const DEVFD_BAR_IO: u32 = 1;
+/// `devfd_resource.location_flags` of a PCI BAR: a 64-bit memory BAR.
+pub const DEVFD_BAR_MEM64: u32 = 2;
+/// `devfd_resource.location_flags` of a PCI BAR: prefetchable.
+pub const DEVFD_BAR_PREFETCHABLE: u32 = 4;
+/// `devfd_resource.location_flags` of a DT location: the node's `reg` property.
+pub const DEVFD_DT_PROP_REG: u32 = 1;
+/// `devfd_resource.location_flags` of a DT location: the node's `ranges` property.
+pub const DEVFD_DT_PROP_RANGES: u32 = 2;
+/// `devfd_resource.location_flags` of a DT location: the node's `interrupts` property.
+pub const DEVFD_DT_PROP_INTERRUPTS: u32 = 3;
+/// `devfd_resource.access_widths` bit: 1-byte accesses accepted.
+pub const DEVFD_ACCESS_8: u32 = 1;
+/// `devfd_resource.access_widths` bit: 2-byte accesses accepted.
+pub const DEVFD_ACCESS_16: u32 = 2;
+/// `devfd_resource.access_widths` bit: 4-byte accesses accepted.
+pub const DEVFD_ACCESS_32: u32 = 4;
+/// `devfd_resource.access_widths` bit: 8-byte accesses accepted.
+pub const DEVFD_ACCESS_64: u32 = 8;
 
 /// One entry of the flat resource table (SPEC.md appendix A), in native byte order.
+///
+/// Growth: set `argsz = sizeof(devfd_resource)` before passing one to a function that fills
+/// it (as with VFIO's `argsz`). libdevfd fills the fields it knows, up to `argsz` bytes, and
+/// sets `argsz` to the size it filled, so a program built against a newer header still works
+/// with this library (fields past the returned `argsz` are not filled). An `argsz` below 64
+/// fails with -EINVAL and fills nothing.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct devfd_resource {
+    /// In: the size of the caller's struct. Out: the bytes libdevfd filled.
+    pub argsz: u32,
     /// DEVFD_RESOURCE_REGION or DEVFD_RESOURCE_INTERRUPT.
     pub kind: u32,
     /// Region or interrupt index.
@@ -60,26 +116,31 @@ pub struct devfd_resource {
     pub flags: u32,
     /// DEVFD_LOC_*.
     pub location: u32,
-    /// Region: offset in the device file. Interrupt: offset of its control window.
-    pub offset: u64,
-    /// Region: size. Interrupt: size of its control window (16 bytes per vector).
-    pub size: u64,
-    /// Interrupt: vectors. Region: sparse mmap areas (0: the whole region may be mapped).
+    /// Interrupt: vectors. Region: sparse mmap areas (0: the whole region may be mapped);
+    /// devfd_desc_mmap_area() gives them.
     pub count: u32,
     /// PCI BAR number, or the DT property entry.
     pub location_index: u32,
-    /// Interrupt kind (1 INTx, 2 MSI, 3 MSI-X, 4 wired, 5 error, 6 request); 0 for regions.
+    /// DEVFD_IRQ_KIND_*; 0 for regions.
     pub irq_kind: u32,
-    /// PCI BAR flags (1 I/O, 2 64-bit, 4 prefetchable), or the DT property (1 reg, 2 ranges,
-    /// 3 interrupts).
+    /// PCI BAR: DEVFD_BAR_* flags. DT location: DEVFD_DT_PROP_*.
     pub location_flags: u32,
     /// Pass to devfd_desc_string() for the device-tree path (0: none).
     pub dt_path_offset: u32,
     /// Pass to devfd_desc_string() for the label (0: none).
     pub label_offset: u32,
-    /// Zero.
-    pub reserved: u64,
+    /// Register-like region: the DEVFD_ACCESS_* widths it accepts (all four unless its
+    /// description restricts them). Memory-like region (DEVFD_REGION_MMAP) and interrupt: 0.
+    pub access_widths: u32,
+    /// Region: offset in the device file. Interrupt: offset of its control window.
+    pub offset: u64,
+    /// Region: size. Interrupt: size of its control window (16 bytes per vector).
+    pub size: u64,
 }
+
+/// The size of the first devfd_resource layout; the least `argsz` accepted.
+const RESOURCE_V1_SIZE: u32 = 64;
+const _: () = assert!(std::mem::size_of::<devfd_resource>() == RESOURCE_V1_SIZE as usize);
 
 /// PCI identity.
 #[repr(C)]
@@ -166,20 +227,40 @@ impl devfd_desc {
 
 fn to_resource(e: FlatEntry) -> devfd_resource {
     devfd_resource {
+        argsz: RESOURCE_V1_SIZE,
         kind: e.kind,
         index: e.index,
         flags: e.flags,
         location: e.location,
-        offset: e.offset,
-        size: e.size,
         count: e.count,
         location_index: e.location_index,
         irq_kind: e.irq_kind,
         location_flags: e.location_flags,
         dt_path_offset: e.dt_path_offset,
         label_offset: e.label_offset,
-        reserved: 0,
+        access_widths: e.access_widths,
+        offset: e.offset,
+        size: e.size,
     }
+}
+
+/// Stores a resource through `out`, honouring the caller's `argsz` (see [`devfd_resource`]).
+///
+/// # Safety
+/// `out` is NULL or valid for a read of its `argsz` field and a write of `argsz` bytes.
+unsafe fn put_resource(out: *mut devfd_resource, value: devfd_resource) -> c_int {
+    if out.is_null() {
+        return -libc::EINVAL;
+    }
+    // SAFETY: non-NULL; the caller set argsz, the struct's first field.
+    let argsz = unsafe { std::ptr::addr_of!((*out).argsz).read_unaligned() };
+    if argsz < RESOURCE_V1_SIZE {
+        return -libc::EINVAL;
+    }
+    // This library knows the v1 layout only: it fills exactly that and says so.
+    // SAFETY: valid for a write of argsz >= size_of::<devfd_resource>() bytes.
+    unsafe { out.write_unaligned(value) };
+    DEVFD_OK
 }
 
 /// Stores `value` through `out`, or fails -EINVAL if `out` is NULL.
@@ -218,21 +299,88 @@ fn strerror_text(code: c_int) -> &'static CStr {
     // i32::MIN has no negation; it is not a devfd code either.
     let text: &CStr = match code.checked_neg().unwrap_or(-1) {
         0 => c"success",
-        libc::EINVAL => c"invalid argument (NULL pointer, bad width or misaligned offset)",
-        libc::ENOENT => c"no such region, interrupt, vector or name",
-        libc::ENXIO => c"offset outside the region, or region not mappable there",
-        libc::EPERM => c"not permitted by the region's or interrupt's flags",
-        libc::EACCES => c"permission denied",
-        libc::EIO => c"the device failed the access (or a short transfer)",
-        libc::ETIMEDOUT => c"timed out",
+        // What devfd itself decides (SPEC.md 6.6 and the argument checks).
+        libc::EINVAL => c"invalid argument: a NULL pointer, argsz too small, a width the region does not accept, a misaligned or misshaped access, or a bad value",
+        libc::ENOENT => c"not found: no such file (open), or no such region, interrupt, vector, BAR or name (lookups)",
+        libc::ENXIO => c"no such address: the offset is outside the region or window, or the range is not mappable there",
+        libc::EPERM => c"not permitted: the region or interrupt flags forbid it, or it writes the description",
+        libc::EIO => c"I/O error: the device failed the access",
+        libc::ETIMEDOUT => c"timed out: no interrupt in time, or the device did not answer within the server's bound",
         libc::EBADMSG => c"not a valid devfd description",
-        libc::ENOMEM => c"out of memory",
         libc::ENOTRECOVERABLE => c"internal error in libdevfd",
-        libc::ENOTCONN => c"the device server is gone",
+        libc::ENOTCONN => c"the device server is gone (transport endpoint is not connected)",
+        libc::ECONNABORTED => c"the device server aborted the connection",
+        // What open(2), pread(2), pwrite(2), mmap(2) and poll(2) pass through.
+        libc::EACCES => c"permission denied",
         libc::EBADF => c"bad file descriptor",
-        _ => c"unknown error",
+        libc::EISDIR => c"is a directory, not a device file",
+        libc::ENOTDIR => c"a component of the path is not a directory",
+        libc::ENAMETOOLONG => c"file name too long",
+        libc::ELOOP => c"too many levels of symbolic links",
+        libc::ENODEV => c"no such device, or the file cannot be mapped",
+        libc::EBUSY => c"device or resource busy",
+        libc::EINTR => c"interrupted by a signal",
+        libc::EAGAIN => c"resource temporarily unavailable; try again",
+        libc::ENOMEM => c"out of memory",
+        libc::EMFILE => c"too many open files in this process",
+        libc::ENFILE => c"too many open files in the system",
+        libc::EFAULT => c"bad address",
+        libc::EOVERFLOW => c"value too large: offset or size overflows",
+        libc::EROFS => c"read-only file system",
+        libc::ETXTBSY => c"text file busy",
+        libc::EFBIG => c"file too large",
+        libc::ENOSPC => c"no space left on device",
+        libc::ESPIPE => c"not seekable: not a device file",
+        libc::EEXIST => c"file exists",
+        libc::ENOTSUP => c"operation not supported",
+        libc::ENOSYS => c"function not implemented by the kernel",
+        _ => c"unknown error (not a code libdevfd returns)",
     };
     text
+}
+
+/// The codes devfd_strerror() describes, for tests.
+#[doc(hidden)]
+pub const DOCUMENTED_CODES: &[c_int] = &[
+    libc::EINVAL,
+    libc::ENOENT,
+    libc::ENXIO,
+    libc::EPERM,
+    libc::EIO,
+    libc::ETIMEDOUT,
+    libc::EBADMSG,
+    libc::ENOTRECOVERABLE,
+    libc::ENOTCONN,
+    libc::ECONNABORTED,
+    libc::EACCES,
+    libc::EBADF,
+    libc::EISDIR,
+    libc::ENOTDIR,
+    libc::ENAMETOOLONG,
+    libc::ELOOP,
+    libc::ENODEV,
+    libc::EBUSY,
+    libc::EINTR,
+    libc::EAGAIN,
+    libc::ENOMEM,
+    libc::EMFILE,
+    libc::ENFILE,
+    libc::EFAULT,
+    libc::EOVERFLOW,
+    libc::EROFS,
+    libc::ETXTBSY,
+    libc::EFBIG,
+    libc::ENOSPC,
+    libc::ESPIPE,
+    libc::EEXIST,
+    libc::ENOTSUP,
+    libc::ENOSYS,
+];
+
+/// DEVFD_VERSION of the library actually loaded (which may differ from the header's).
+#[unsafe(no_mangle)]
+pub extern "C" fn devfd_version() -> u32 {
+    DEVFD_VERSION
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -240,7 +388,11 @@ fn strerror_text(code: c_int) -> &'static CStr {
 // ---------------------------------------------------------------------------------------------
 
 /// Validates `len` bytes at `buf` as a description (SPEC.md §7) and stores a new handle in
-/// `*out`. On failure returns -EBADMSG and, if `err` is not NULL, fills it.
+/// `*out` (NULL on any failure, when `out` is not NULL).
+///
+/// Returns 0; -EINVAL if `out` is NULL, or `buf` is NULL with `len` > 0; -EBADMSG if the bytes
+/// are not a valid description (then `*err`, if `err` is not NULL, says where and why);
+/// -ENOMEM.
 ///
 /// # Safety
 /// `buf` is valid for reads of `len` bytes; `out` is valid for a write; `err` is NULL or valid
@@ -253,7 +405,12 @@ pub unsafe extern "C" fn devfd_desc_parse(
     err: *mut devfd_parse_error,
 ) -> c_int {
     guard(|| {
-        if out.is_null() || (buf.is_null() && len != 0) {
+        if out.is_null() {
+            return -libc::EINVAL;
+        }
+        // SAFETY: `out` is non-NULL and valid for a write.
+        unsafe { out.write(std::ptr::null_mut()) };
+        if buf.is_null() && len != 0 {
             return -libc::EINVAL;
         }
         let bytes: &[u8] = if len == 0 {
@@ -357,7 +514,7 @@ pub unsafe extern "C" fn devfd_desc_resource(
         };
         match d.flat.get(i) {
             // SAFETY: `out` is valid for a write, per the contract.
-            Some(e) => unsafe { put(out, *e) },
+            Some(e) => unsafe { put_resource(out, *e) },
             None => -libc::ENOENT,
         }
     })
@@ -379,7 +536,7 @@ unsafe fn lookup(
         };
         match pick(&d) {
             // SAFETY: `out` is valid for a write, per the contract.
-            Some(e) => unsafe { put(out, to_resource(e)) },
+            Some(e) => unsafe { put_resource(out, to_resource(e)) },
             None => -libc::ENOENT,
         }
     })
@@ -413,18 +570,72 @@ pub unsafe extern "C" fn devfd_desc_interrupt(
     unsafe { lookup(desc, out, |d| d.interrupt(index).map(|i| i.flat_entry())) }
 }
 
-/// The region that is PCI BAR `bar` (0-5); -ENOENT if none.
+/// The region that is PCI BAR `bar` (0-5).
+///
+/// Returns 0; -EINVAL (`desc` or `out` NULL, `out->argsz` too small, or `bar` > 5); -ENOENT
+/// if the device has no such BAR (or is not PCI).
 ///
 /// # Safety
 /// `desc` is NULL or a live handle; `out` is valid for a write.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn devfd_desc_pci_bar(
     desc: *const devfd_desc,
-    bar: u8,
+    bar: u32,
     out: *mut devfd_resource,
 ) -> c_int {
+    let Ok(bar) = u8::try_from(bar) else {
+        return -libc::EINVAL;
+    };
+    if u32::from(bar) >= devfd_format::wire::PCI_BAR_COUNT {
+        return -libc::EINVAL;
+    }
     // SAFETY: forwarded contract.
     unsafe { lookup(desc, out, |d| d.pci_bar(bar).map(|r| r.flat_entry())) }
+}
+
+/// Area `n` of the mappable areas of region `region`: its offset within the region and its
+/// size. A region with DEVFD_REGION_MMAP and no sparse areas (`count` 0 in its resource) has
+/// one area, the whole region.
+///
+/// Returns 0; -EINVAL (a NULL argument); -ENOENT (no such region, a region that cannot be
+/// mapped, or `n` past the last area).
+///
+/// # Safety
+/// `desc` is NULL or a live handle; `offset` and `size` are valid for writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_desc_mmap_area(
+    desc: *const devfd_desc,
+    region: u32,
+    n: u32,
+    offset: *mut u64,
+    size: *mut u64,
+) -> c_int {
+    guard(|| {
+        if offset.is_null() || size.is_null() {
+            return -libc::EINVAL;
+        }
+        // SAFETY: NULL or live, per the contract.
+        let Some(d) = (unsafe { borrow(desc) }).and_then(devfd_desc::view) else {
+            return -libc::EINVAL;
+        };
+        let Some(r) = d.region(region).filter(|r| r.mmappable()) else {
+            return -libc::ENOENT;
+        };
+        let area = match r.sparse_areas() {
+            Some(mut areas) => areas.nth(n as usize),
+            None => (n == 0).then_some((0, r.size)),
+        };
+        match area {
+            Some((o, len)) => {
+                // SAFETY: both non-NULL and valid for writes, per the contract.
+                unsafe {
+                    put(offset, o);
+                    put(size, len)
+                }
+            }
+            None => -libc::ENOENT,
+        }
+    })
 }
 
 /// The region that is PCI configuration space; -ENOENT if none.
@@ -550,15 +761,26 @@ pub unsafe extern "C" fn devfd_desc_compatible(desc: *const devfd_desc, n: usize
 // Device files
 // ---------------------------------------------------------------------------------------------
 
-/// Opens a device file (or a description file), discovers its description with at most two
-/// reads, and stores a new handle in `*out`.
+/// Opens a device file (or a description file) read-write, discovers its description with
+/// at most two reads, validates it once, and stores a new handle in `*out` (NULL on any
+/// failure, when `out` is not NULL).
+///
+/// Returns 0; -EINVAL (`path` or `out` NULL); -EBADMSG (not a valid description, or shorter
+/// than its `desc_len`); -ENOMEM; or what open(2) and pread(2) fail with: -ENOENT, -EACCES,
+/// -EISDIR, -ENOTDIR, -ENAMETOOLONG, -ELOOP, -ENODEV, -ENXIO, -EBUSY, -EINTR, -EAGAIN,
+/// -EMFILE, -ENFILE, -EROFS, -ENOTCONN (server gone), -ECONNABORTED, -EIO.
 ///
 /// # Safety
 /// `path` is a NUL-terminated string; `out` is valid for a write.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn devfd_open(path: *const c_char, out: *mut *mut devfd_device) -> c_int {
     guard(|| {
-        if path.is_null() || out.is_null() {
+        if out.is_null() {
+            return -libc::EINVAL;
+        }
+        // SAFETY: `out` is non-NULL and valid for a write.
+        unsafe { out.write(std::ptr::null_mut()) };
+        if path.is_null() {
             return -libc::EINVAL;
         }
         // SAFETY: non-NULL and NUL-terminated, per the contract.
@@ -567,6 +789,46 @@ pub unsafe extern "C" fn devfd_open(path: *const c_char, out: *mut *mut devfd_de
             <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(path.to_bytes()),
         );
         match DeviceFile::open(path) {
+            Ok(file) => {
+                let desc = devfd_desc::new(&file.description());
+                let handle = Box::new(devfd_device {
+                    file,
+                    desc,
+                    maps: Mutex::new(Vec::new()),
+                });
+                // SAFETY: `out` is non-NULL and valid for a write.
+                unsafe { put(out, Box::into_raw(handle)) }
+            }
+            Err(e) => client_errno(&e),
+        }
+    })
+}
+
+/// Like devfd_open(), for a device file that is open already (`fd`, opened read-write or
+/// read-only, for example passed by a broker). On success the handle owns `fd` (devfd_close()
+/// closes it); on failure `fd` is closed too and `*out` is NULL.
+///
+/// Returns 0; -EINVAL (`out` NULL); -EBADF (`fd` is not an open descriptor); -EBADMSG (not a
+/// valid description); or what pread(2) fails with (-EISDIR, -ESPIPE, -ENOTCONN, -EIO, …).
+///
+/// # Safety
+/// `fd` is an open descriptor owned by the caller, not used by it after the call; `out` is
+/// valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_open_fd(fd: c_int, out: *mut *mut devfd_device) -> c_int {
+    guard(|| {
+        if out.is_null() {
+            return -libc::EINVAL;
+        }
+        // SAFETY: `out` is non-NULL and valid for a write.
+        unsafe { out.write(std::ptr::null_mut()) };
+        // SAFETY: fcntl(F_GETFD) only asks whether `fd` is open.
+        if fd < 0 || unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+            return -libc::EBADF;
+        }
+        // SAFETY: `fd` is open and, per the contract, ours from now on.
+        let owned = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        match DeviceFile::from_fd(owned) {
             Ok(file) => {
                 let desc = devfd_desc::new(&file.description());
                 let handle = Box::new(devfd_device {
@@ -815,8 +1077,16 @@ pub unsafe extern "C" fn devfd_write64(
     }
 }
 
-/// Reads `len` bytes at `offset` of region `region` into `buf` (bulk: any length on memory
-/// regions; naturally aligned pieces on register regions).
+/// Reads `len` bytes at `offset` of region `region` into `buf`: any length on a memory-like
+/// region; on a register-like one, split into the widest naturally aligned accesses (up to
+/// 4 bytes) the region accepts.
+///
+/// The whole access is checked first, so these failures have no effect on the device:
+/// -EINVAL (NULL `dev`, NULL `buf` with `len` > 0, or a register access that cannot be split
+/// into accepted widths), -ENOENT (no such region), -ENXIO (runs past the region's end),
+/// -EPERM (the region is not readable). `len` 0 succeeds with no effect. An error from the
+/// device part-way through (-EIO, -ETIMEDOUT, -ENOTCONN, -EINTR) is returned after earlier
+/// pieces were transferred: devfd_read_counted() says how many bytes.
 ///
 /// # Safety
 /// `dev` is NULL or a live handle; `buf` is valid for writes of `len` bytes.
@@ -828,6 +1098,27 @@ pub unsafe extern "C" fn devfd_read(
     buf: *mut c_void,
     len: usize,
 ) -> c_int {
+    // SAFETY: forwarded contract; `done` may be NULL.
+    unsafe { devfd_read_counted(dev, region, offset, buf, len, std::ptr::null_mut()) }
+}
+
+/// devfd_read(), also storing in `*done` (if not NULL) the bytes read, on success and failure.
+///
+/// # Safety
+/// As devfd_read(); `done` is NULL or valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_read_counted(
+    dev: *const devfd_device,
+    region: u32,
+    offset: u64,
+    buf: *mut c_void,
+    len: usize,
+    done: *mut usize,
+) -> c_int {
+    if !done.is_null() {
+        // SAFETY: non-NULL and valid for a write, per the contract.
+        unsafe { done.write(0) };
+    }
     if buf.is_null() && len != 0 {
         return -libc::EINVAL;
     }
@@ -840,15 +1131,23 @@ pub unsafe extern "C" fn devfd_read(
                 // SAFETY: non-NULL and valid for `len` bytes, per the contract.
                 std::slice::from_raw_parts_mut(buf.cast(), len)
             };
-            match d.file.read_bulk(region, offset, dst) {
+            let mut n = 0;
+            let rc = match d.file.read_bulk_counted(region, offset, dst, &mut n) {
                 Ok(()) => DEVFD_OK,
                 Err(e) => client_errno(&e),
+            };
+            if !done.is_null() {
+                done.write(n);
             }
+            rc
         })
     }
 }
 
-/// Writes `len` bytes from `buf` at `offset` of region `region`.
+/// Writes `len` bytes from `buf` at `offset` of region `region`, split and checked as
+/// devfd_read() does: -EINVAL, -ENOENT, -ENXIO and -EPERM (not writable) have no effect;
+/// `len` 0 succeeds with no effect; a device error part-way is returned after earlier pieces
+/// reached the device (devfd_write_counted() says how many bytes).
 ///
 /// # Safety
 /// `dev` is NULL or a live handle; `buf` is valid for reads of `len` bytes.
@@ -860,6 +1159,27 @@ pub unsafe extern "C" fn devfd_write(
     buf: *const c_void,
     len: usize,
 ) -> c_int {
+    // SAFETY: forwarded contract; `done` may be NULL.
+    unsafe { devfd_write_counted(dev, region, offset, buf, len, std::ptr::null_mut()) }
+}
+
+/// devfd_write(), also storing in `*done` (if not NULL) the bytes that reached the device.
+///
+/// # Safety
+/// As devfd_write(); `done` is NULL or valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_write_counted(
+    dev: *const devfd_device,
+    region: u32,
+    offset: u64,
+    buf: *const c_void,
+    len: usize,
+    done: *mut usize,
+) -> c_int {
+    if !done.is_null() {
+        // SAFETY: non-NULL and valid for a write, per the contract.
+        unsafe { done.write(0) };
+    }
     if buf.is_null() && len != 0 {
         return -libc::EINVAL;
     }
@@ -872,10 +1192,15 @@ pub unsafe extern "C" fn devfd_write(
                 // SAFETY: non-NULL and valid for `len` bytes, per the contract.
                 std::slice::from_raw_parts(buf.cast(), len)
             };
-            match d.file.write_bulk(region, offset, src) {
+            let mut n = 0;
+            let rc = match d.file.write_bulk_counted(region, offset, src, &mut n) {
                 Ok(()) => DEVFD_OK,
                 Err(e) => client_errno(&e),
+            };
+            if !done.is_null() {
+                done.write(n);
             }
+            rc
         })
     }
 }
@@ -912,7 +1237,45 @@ pub unsafe extern "C" fn devfd_map(
     }
 }
 
-/// Unmaps a mapping made by devfd_map(); -ENOENT if `addr` is not one.
+/// Maps `len` bytes (rounded up to whole pages) at `offset` of region `region`, shared and
+/// coherent with the device; stores the address. `offset` is a multiple of 4096 and the range
+/// lies inside one mappable area (devfd_desc_mmap_area()). Unmapped by devfd_unmap() or
+/// devfd_close().
+///
+/// Returns 0; -EINVAL (a NULL argument, or `offset` not page-aligned); -ENOENT (no such
+/// region, or it is not mappable); -ENXIO (the range is not inside one area); -EACCES; -ENODEV
+/// (the server cannot map it); -ENOMEM.
+///
+/// # Safety
+/// `dev` is NULL or a live handle; `addr` is valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_map_range(
+    dev: *const devfd_device,
+    region: u32,
+    offset: u64,
+    len: usize,
+    addr: *mut *mut c_void,
+) -> c_int {
+    if addr.is_null() {
+        return -libc::EINVAL;
+    }
+    // SAFETY: forwarded contract.
+    unsafe {
+        with_device(dev, |d| match d.file.map_part(region, offset, len as u64) {
+            Ok(m) => {
+                put(addr, m.as_mut_ptr().cast());
+                d.maps
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(m);
+                DEVFD_OK
+            }
+            Err(e) => client_errno(&e),
+        })
+    }
+}
+
+/// Unmaps a mapping made by devfd_map() or devfd_map_range(); -ENOENT if `addr` is not one.
 ///
 /// # Safety
 /// `dev` is NULL or a live handle; nothing uses the mapping any more.
@@ -939,8 +1302,15 @@ pub unsafe extern "C" fn devfd_unmap(dev: *const devfd_device, addr: *mut c_void
     }
 }
 
-/// Waits up to `timeout_ms` (negative: forever) for interrupt `index`; stores the number of
-/// events (summed over its vectors) in `*events`. -ETIMEDOUT if none came.
+/// Waits up to `timeout_ms` (negative: forever) for interrupt `index` (POLLPRI on the file);
+/// stores the number of events (summed over its vectors) in `*events`. Reading the counters
+/// resets them to 0 for this handle only; it does not acknowledge anything: for a
+/// DEVFD_IRQ_AUTOMASKED interrupt call devfd_irq_unmask() after servicing the device (see
+/// the top of this header). An event that fired before the handle was opened and is still
+/// outstanding is counted (1).
+///
+/// Returns 0; -EINVAL (NULL `dev`); -ENOENT (no such interrupt); -ETIMEDOUT (no event in
+/// time); -EINTR; -ENOTCONN (server gone); -EIO.
 ///
 /// # Safety
 /// `dev` is NULL or a live handle; `events` is NULL or valid for a write.
@@ -987,6 +1357,44 @@ pub unsafe extern "C" fn devfd_irq_count(
         with_device(dev, |d| match d.file.interrupt_count(index, vector) {
             Ok(n) => put(events, n),
             Err(e) => client_errno(&e),
+        })
+    }
+}
+
+/// The status word of one vector (SPEC.md 6.3, a 1.1 server): DEVFD_IRQ_STATUS_PENDING,
+/// DEVFD_IRQ_STATUS_UNACKED, DEVFD_IRQ_STATUS_ASSERTED bits, shared by all opens; a 1.0
+/// server reports 0. Does not change any counter.
+///
+/// Returns 0; -EINVAL (a NULL argument); -ENOENT (no such interrupt or vector); -ENOTCONN,
+/// -EIO, -ETIMEDOUT from the server.
+///
+/// # Safety
+/// `dev` is NULL or a live handle; `status` is valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_irq_status(
+    dev: *const devfd_device,
+    index: u32,
+    vector: u32,
+    status: *mut u32,
+) -> c_int {
+    if status.is_null() {
+        return -libc::EINVAL;
+    }
+    // SAFETY: forwarded contract.
+    unsafe {
+        with_device(dev, |d| {
+            let Some(block) = d
+                .file
+                .interrupt(index)
+                .and_then(|i| i.vector_offset(vector))
+            else {
+                return -libc::ENOENT;
+            };
+            let mut word = [0u8; 4];
+            match std::os::unix::fs::FileExt::read_exact_at(d.file.file(), &mut word, block + 12) {
+                Ok(()) => put(status, u32::from_le_bytes(word)),
+                Err(e) => -e.raw_os_error().unwrap_or(libc::EIO),
+            }
         })
     }
 }

@@ -33,7 +33,10 @@ fn flat_table_lookups_and_strings() {
         assert_eq!(devfd_desc_bus(desc), DEVFD_BUS_PCI);
         assert_eq!(devfd_desc_len(desc), bytes.len());
         assert_eq!(devfd_desc_resource_count(desc), 4);
-        let mut r = devfd_resource::default();
+        let mut r = devfd_resource {
+            argsz: std::mem::size_of::<devfd_resource>() as u32,
+            ..Default::default()
+        };
         assert_eq!(devfd_desc_resource(desc, 0, &mut r), DEVFD_OK);
         assert_eq!(
             (r.kind, r.index, r.location, r.offset, r.size),
@@ -77,7 +80,10 @@ fn flat_table_lookups_and_strings() {
     // SAFETY: as above.
     unsafe {
         let path = CString::new("/pl031@9010000").unwrap();
-        let mut r = devfd_resource::default();
+        let mut r = devfd_resource {
+            argsz: std::mem::size_of::<devfd_resource>() as u32,
+            ..Default::default()
+        };
         assert_eq!(
             devfd_desc_dt_region(desc, path.as_ptr(), 0, &mut r),
             DEVFD_OK

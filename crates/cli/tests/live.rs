@@ -748,7 +748,7 @@ fn cli_ls_info_read_dump_and_irq() {
     // info: the inspect tree of the live file.
     let info = devfd_ok(&["info", edu]);
     for expected in [
-        &format!("{edu}: devfd 1.0 pci device"),
+        &format!("{edu}: devfd 1.1 pci device"),
         "device 1234:11e8 (subsystem 1af4:1100) class 00ff00 rev 10  \"edu\"",
         "├─ region 0   bar0 mem32",
         "├─ region 7   config",
@@ -849,11 +849,18 @@ fn trace_prints_one_line_per_access() {
         assert_eq!(dev.read_u32(bar0, EDU_ID).unwrap(), 0x0100_00ed);
     }
     dev.write_u32(bar0, EDU_LIVENESS, 0x55).unwrap();
-    // edu takes 4-byte accesses only: the device fails a 2-byte one (EIO).
+    // edu's BAR0 accepts 4 and 8 bytes (its ACCESS record): the client refuses a 2-byte
+    // read before any syscall, and the server refuses it before the device model runs.
     let err = dev.read_u16(bar0, EDU_ID).unwrap_err();
-    assert_eq!(err.errno(), Some(libc::EIO), "{err}");
-    // A width the file refuses (EINVAL) and a hole (ENXIO), straight through the file.
+    assert_eq!(err.errno(), Some(libc::EINVAL), "{err}");
     let f = dev.file();
+    assert_eq!(
+        f.read_at(&mut [0; 2], bar0.offset)
+            .unwrap_err()
+            .raw_os_error(),
+        Some(libc::EINVAL)
+    );
+    // A width no region takes (EINVAL) and a hole (ENXIO), straight through the file.
     assert_eq!(
         f.read_at(&mut [0; 3], bar0.offset)
             .unwrap_err()
@@ -874,7 +881,7 @@ fn trace_prints_one_line_per_access() {
         "devfd: edu0 read  region 0 +0x0 width 4 = 0x10000ed",
         "devfd: edu0 read  region 0 +0x0 width 4 = 0x10000ed",
         "devfd: edu0 write region 0 +0x4 width 4 = 0x55",
-        "devfd: edu0 read  region 0 +0x0 width 2 -> errno 5 (Input/output error)",
+        "devfd: edu0 read  offset 0x1000 width 2 -> errno 22 (Invalid argument)",
         "devfd: edu0 read  offset 0x1000 width 3 -> errno 22 (Invalid argument)",
         "devfd: edu0 read  offset 0x800 width 4 -> errno 6 (No such device or address)",
         "devfd: edu0 read  irq 1 vector 0 Counter width 8 = 0x0",

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use devfd_format::{Description, Location};
 
-use crate::discover::read_description;
+use crate::discover::read_description_bytes;
 use crate::info::{AsInterrupt, AsRegion, IrqInfo, RegionInfo};
 use crate::{ClientError, Op, sys};
 
@@ -84,8 +84,23 @@ impl DeviceFile {
         Self::from_file(file, path, false)
     }
 
+    /// Takes over a device file that is open already (a broker passed the fd, or the caller
+    /// opened it with flags of its own), reads and validates its description. The path for
+    /// `D.rN` files is taken from `/proc/self/fd`. On failure the fd is closed.
+    pub fn from_fd(fd: std::os::fd::OwnedFd) -> Result<Self, ClientError> {
+        use std::os::fd::{AsFd, AsRawFd};
+        let link = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+        let path = std::fs::read_link(&link).unwrap_or(link);
+        let mode = sys::access_mode(fd.as_fd()).map_err(|source| ClientError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        Self::from_file(File::from(fd), &path, mode == libc::O_RDWR)
+    }
+
     fn from_file(file: File, path: &Path, writable: bool) -> Result<Self, ClientError> {
-        let bytes = read_description(&file)?;
+        // Read without validating, then validate once here (SPEC.md §2.3 reads, §7 checks).
+        let bytes = read_description_bytes(&file)?;
         let d = devfd_format::parse(&bytes)?;
         let regions = d.regions().map(|r| RegionInfo::from_region(&r)).collect();
         let interrupts = d
@@ -321,6 +336,14 @@ impl DeviceFile {
                 width: len,
             });
         }
+        if register && !r.accepts_width(len) {
+            return Err(ClientError::WidthNotAccepted {
+                region: r.index,
+                offset,
+                width: len,
+                widths: r.access_widths,
+            });
+        }
         let allowed = match op {
             Op::Read => r.readable(),
             Op::Write => r.writable(),
@@ -466,28 +489,42 @@ register_accessors! {
 }
 
 impl DeviceFile {
-    /// Reads `buf.len()` bytes at `offset` of a region.
+    /// Reads `buf.len()` bytes at `offset` of a region: in pieces of up to 1 MiB on a
+    /// memory-like region; on a register-like one as the widest naturally aligned accesses the
+    /// region accepts (up to 4 bytes each).
     ///
-    /// A memory-like region (`REGION_MMAP`) is read in transfers of at most [`MAX_CHUNK`]
-    /// bytes, continuing after short reads. A register-like region, which only takes
-    /// accesses of 1, 2, 4 or 8 bytes, is read one register at a time: the widest naturally
-    /// aligned access of at most 4 bytes (the common register width) at each offset.
+    /// The whole access is checked before anything reaches the device (range, flags, and on a
+    /// register-like region that it splits into accepted widths): a failed check has no
+    /// effect. An error from the device part-way is returned as is;
+    /// [`Self::read_bulk_counted`] also says how many bytes were read before it.
+    /// Zero bytes succeed at any offset.
     pub fn read_bulk(
         &self,
         region: impl AsRegion,
         offset: u64,
         buf: &mut [u8],
     ) -> Result<(), ClientError> {
+        self.read_bulk_counted(region, offset, buf, &mut 0)
+    }
+
+    /// [`Self::read_bulk`], storing in `done` the bytes transferred (also on failure).
+    pub fn read_bulk_counted(
+        &self,
+        region: impl AsRegion,
+        offset: u64,
+        buf: &mut [u8],
+        done: &mut usize,
+    ) -> Result<(), ClientError> {
+        *done = 0;
         let r = self.region_of(&region)?;
+        if buf.is_empty() {
+            return Ok(());
+        }
         let at = Self::check_access(&r, offset, buf.len(), Op::Read, false)?;
-        let mut done = 0;
-        while let Some(rest) = buf.get_mut(done..).filter(|b| !b.is_empty()) {
-            let pos = at + done as u64;
-            let want = if r.mmappable() {
-                rest.len().min(MAX_CHUNK)
-            } else {
-                register_width(offset + done as u64, rest.len())
-            };
+        Self::check_pieces(&r, offset, buf.len())?;
+        while let Some(rest) = buf.get_mut(*done..).filter(|b| !b.is_empty()) {
+            let pos = at + *done as u64;
+            let want = Self::piece(&r, offset + *done as u64, rest.len());
             let n = self.pread(&mut rest[..want], pos)?.min(want);
             // A register is accessed whole or not at all; memory may come in pieces.
             if n == 0 || (n < want && !r.mmappable()) {
@@ -495,54 +532,96 @@ impl DeviceFile {
                     op: Op::Read,
                     offset: at,
                     len: buf.len(),
-                    done,
+                    done: *done,
                 });
             }
-            done += n;
+            *done += n;
         }
         Ok(())
     }
 
-    /// Writes `buf` at `offset` of a region, split as [`Self::read_bulk`] splits reads.
+    /// Writes `buf` at `offset` of a region, split and checked as [`Self::read_bulk`] does.
     pub fn write_bulk(
         &self,
         region: impl AsRegion,
         offset: u64,
         buf: &[u8],
     ) -> Result<(), ClientError> {
+        self.write_bulk_counted(region, offset, buf, &mut 0)
+    }
+
+    /// [`Self::write_bulk`], storing in `done` the bytes that reached the device (also on
+    /// failure).
+    pub fn write_bulk_counted(
+        &self,
+        region: impl AsRegion,
+        offset: u64,
+        buf: &[u8],
+        done: &mut usize,
+    ) -> Result<(), ClientError> {
+        *done = 0;
         let r = self.region_of(&region)?;
+        if buf.is_empty() {
+            return Ok(());
+        }
         let at = Self::check_access(&r, offset, buf.len(), Op::Write, false)?;
-        let mut done = 0;
-        while let Some(rest) = buf.get(done..).filter(|b| !b.is_empty()) {
-            let pos = at + done as u64;
-            let want = if r.mmappable() {
-                rest.len().min(MAX_CHUNK)
-            } else {
-                register_width(offset + done as u64, rest.len())
-            };
+        Self::check_pieces(&r, offset, buf.len())?;
+        while let Some(rest) = buf.get(*done..).filter(|b| !b.is_empty()) {
+            let pos = at + *done as u64;
+            let want = Self::piece(&r, offset + *done as u64, rest.len());
             let n = self.pwrite(&rest[..want], pos)?.min(want);
-            // A register is accessed whole or not at all; memory may come in pieces.
             if n == 0 || (n < want && !r.mmappable()) {
                 return Err(ClientError::Short {
                     op: Op::Write,
                     offset: at,
                     len: buf.len(),
-                    done,
+                    done: *done,
                 });
             }
-            done += n;
+            *done += n;
+        }
+        Ok(())
+    }
+
+    /// The length of the next piece of a bulk access at region offset `offset`.
+    fn piece(r: &RegionInfo, offset: u64, left: usize) -> usize {
+        if r.mmappable() {
+            left.min(MAX_CHUNK)
+        } else {
+            register_width(offset, left, r.access_widths).unwrap_or(left)
+        }
+    }
+
+    /// Fails a register-like bulk access that cannot be split into accepted widths, before
+    /// any piece of it reaches the device.
+    fn check_pieces(r: &RegionInfo, offset: u64, len: usize) -> Result<(), ClientError> {
+        if r.mmappable() {
+            return Ok(());
+        }
+        let mut at = offset;
+        let mut left = len;
+        while left > 0 {
+            let Some(w) = register_width(at, left, r.access_widths) else {
+                return Err(ClientError::WidthNotAccepted {
+                    region: r.index,
+                    offset: at,
+                    width: left.min(REGISTER_BULK_WIDTH),
+                    widths: r.access_widths,
+                });
+            };
+            at += w as u64;
+            left -= w;
         }
         Ok(())
     }
 }
 
-/// The widest naturally aligned register access at region offset `offset`, of at most
-/// [`REGISTER_BULK_WIDTH`] and `left` bytes.
-fn register_width(offset: u64, left: usize) -> usize {
-    [REGISTER_BULK_WIDTH, 2, 1]
-        .into_iter()
-        .find(|&w| w <= left && offset.is_multiple_of(w as u64))
-        .unwrap_or(1)
+/// The widest naturally aligned register access at region offset `offset` of at most
+/// [`REGISTER_BULK_WIDTH`] and `left` bytes among `widths` (`WIDTH_*` bits); `None` if none.
+fn register_width(offset: u64, left: usize, widths: u8) -> Option<usize> {
+    [REGISTER_BULK_WIDTH, 2, 1].into_iter().find(|&w| {
+        w <= left && offset.is_multiple_of(w as u64) && widths & (1u8 << w.trailing_zeros()) != 0
+    })
 }
 
 impl DeviceFile {
@@ -718,11 +797,14 @@ mod tests {
 
     #[test]
     fn register_widths() {
-        assert_eq!(register_width(0, 256), 4);
-        assert_eq!(register_width(2, 256), 2);
-        assert_eq!(register_width(3, 256), 1);
-        assert_eq!(register_width(4, 3), 2);
-        assert_eq!(register_width(4, 1), 1);
+        assert_eq!(register_width(0, 256, 0xf), Some(4));
+        assert_eq!(register_width(2, 256, 0xf), Some(2));
+        assert_eq!(register_width(3, 256, 0xf), Some(1));
+        assert_eq!(register_width(4, 3, 0xf), Some(2));
+        assert_eq!(register_width(4, 1, 0xf), Some(1));
+        // A 32-bit-only region (PL031): 6 bytes at 0 cannot be split; 8 bytes can.
+        assert_eq!(register_width(4, 2, 0x4), None);
+        assert_eq!(register_width(4, 4, 0x4), Some(4));
     }
 
     #[test]

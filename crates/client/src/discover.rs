@@ -48,6 +48,14 @@ impl<T: ReadAt + ?Sized> ReadAt for &T {
 /// costs one more read per short read; one that ends before `desc_len` is
 /// [`ClientError::Truncated`].
 pub fn read_description<R: ReadAt + ?Sized>(file: &R) -> Result<Vec<u8>, ClientError> {
+    let buf = read_description_bytes(file)?;
+    devfd_format::parse(&buf)?;
+    Ok(buf)
+}
+
+/// As [`read_description`] without the final validation: exactly `desc_len` bytes, for a
+/// caller that parses them itself (so an open parses its description once).
+pub(crate) fn read_description_bytes<R: ReadAt + ?Sized>(file: &R) -> Result<Vec<u8>, ClientError> {
     let mut buf = vec![0u8; FIRST_READ_LEN];
     let got = read_once(file, &mut buf, 0)?;
     buf.truncate(got);
@@ -61,7 +69,6 @@ pub fn read_description<R: ReadAt + ?Sized>(file: &R) -> Result<Vec<u8>, ClientE
             return Err(ClientError::Truncated { desc_len, got });
         }
     }
-    devfd_format::parse(&buf)?;
     Ok(buf)
 }
 

@@ -36,7 +36,7 @@ impl fmt::Display for Op {
 #[non_exhaustive]
 pub enum ClientError {
     /// The device file (or a directory of them) could not be opened or read.
-    #[error("cannot open {}: {source}", path.display())]
+    #[error("cannot open {}", path.display())]
     Open {
         /// The path.
         path: PathBuf,
@@ -45,7 +45,7 @@ pub enum ClientError {
         source: io::Error,
     },
     /// A read of the description failed.
-    #[error("reading the description failed: {0}")]
+    #[error("reading the description failed")]
     Discovery(#[source] io::Error),
     /// The file ended before `desc_len` bytes of description.
     #[error(
@@ -58,10 +58,10 @@ pub enum ClientError {
         got: usize,
     },
     /// The file is not a valid devfd description.
-    #[error("invalid description: {0}")]
+    #[error("invalid description")]
     Format(#[from] devfd_format::Error),
     /// The kernel or the server failed an access.
-    #[error("{op} of {len} bytes at file offset {offset:#x} failed: {source}")]
+    #[error("{op} of {len} bytes at file offset {offset:#x} failed")]
     Io {
         /// What was attempted.
         op: Op,
@@ -125,6 +125,21 @@ pub enum ClientError {
         /// Region size.
         size: u64,
     },
+    /// A register access of a width the region does not accept (SPEC.md §6.2), or a bulk
+    /// access to a register-like region that cannot be split into accepted widths.
+    #[error(
+        "region {region} does not accept a {width}-byte access at offset {offset:#x} (widths {widths:#x})"
+    )]
+    WidthNotAccepted {
+        /// Region index.
+        region: u32,
+        /// Offset within the region.
+        offset: u64,
+        /// Access width.
+        width: usize,
+        /// The widths it accepts (`WIDTH_*` bits).
+        widths: u8,
+    },
     /// A register access not naturally aligned within a register-like region.
     #[error(
         "a {width}-byte access at offset {offset:#x} of region {region} is not naturally aligned"
@@ -185,7 +200,7 @@ pub enum ClientError {
         page_size: u64,
     },
     /// Mapping failed, directly and through the `D.rN` file.
-    #[error("cannot mmap region {region} through {}: {source}", path.display())]
+    #[error("cannot mmap region {region} through {}", path.display())]
     Map {
         /// Region index.
         region: u32,
@@ -239,6 +254,7 @@ impl ClientError {
             | ClientError::OutsideMapping { .. }
             | ClientError::NoSuchArea { .. } => Some(libc::ENXIO),
             ClientError::Misaligned { .. }
+            | ClientError::WidthNotAccepted { .. }
             | ClientError::MisalignedMapping { .. }
             | ClientError::PageSize { .. } => Some(libc::EINVAL),
             ClientError::NotPermitted { op: Op::Map, .. }

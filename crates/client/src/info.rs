@@ -34,6 +34,10 @@ pub struct RegionInfo {
     /// Number of SPARSE_MMAP areas; 0 if the region has none (then all of it may be mapped,
     /// given `REGION_MMAP`).
     pub sparse_areas: u32,
+    /// Register-like region: the access widths it accepts, as `WIDTH_*` bits (bit n: 2^n
+    /// bytes; all four unless its description restricts them, SPEC.md §6.2). Memory-like
+    /// region: 0 (any length).
+    pub access_widths: u8,
 }
 
 impl RegionInfo {
@@ -51,7 +55,17 @@ impl RegionInfo {
             sparse_areas: r
                 .sparse_areas()
                 .map_or(0, |a| u32::try_from(a.len()).unwrap_or(u32::MAX)),
+            access_widths: r.access_widths().map_or(0, |w| w.bits()),
         }
+    }
+
+    /// Whether a register access of `width` bytes is accepted (always false for widths other
+    /// than 1, 2, 4, 8; always true on a memory-like region).
+    pub fn accepts_width(&self, width: usize) -> bool {
+        if self.mmappable() {
+            return true;
+        }
+        matches!(width, 1 | 2 | 4 | 8) && self.access_widths & (1u8 << width.trailing_zeros()) != 0
     }
 
     /// Reads reach the device (`REGION_READ`).

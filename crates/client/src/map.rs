@@ -183,6 +183,43 @@ impl DeviceFile {
         self.map_range(&r, off, size, true)
     }
 
+    /// Maps `len` bytes (rounded up to whole pages) at region offset `offset`, a multiple of
+    /// the page size, lying inside one mappable area (SPEC.md §6.5): part of a region, for
+    /// example one queue of a large BAR. Falls back to `<path>.r<index>` as [`Self::map`].
+    pub fn map_part(
+        &self,
+        region: impl AsRegion,
+        offset: u64,
+        len: u64,
+    ) -> Result<Mapping, ClientError> {
+        let r = self.region_of(&region)?;
+        let page = sys::page_size();
+        let size = len
+            .checked_next_multiple_of(page)
+            .filter(|&s| s != 0)
+            .ok_or(ClientError::OutOfRange {
+                region: r.index,
+                offset,
+                len,
+                size: r.size,
+            })?;
+        let inside = self.mmap_areas(r)?.into_iter().any(|(o, s)| {
+            offset >= o
+                && offset
+                    .checked_add(size)
+                    .is_some_and(|end| end <= o.saturating_add(s))
+        });
+        if !inside {
+            return Err(ClientError::OutOfRange {
+                region: r.index,
+                offset,
+                len,
+                size: r.size,
+            });
+        }
+        self.map_range(&r, offset, size, true)
+    }
+
     /// Maps area `area` through the region's own file `<path>.r<index>` only, without
     /// trying the device file: for servers known not to map the device file.
     pub fn map_sibling(&self, region: impl AsRegion, area: usize) -> Result<Mapping, ClientError> {

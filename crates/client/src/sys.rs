@@ -245,3 +245,13 @@ pub(crate) fn poll(fd: BorrowedFd<'_>, events: i16, timeout: Option<Duration>) -
     }
     Ok(if n == 0 { 0 } else { p.revents })
 }
+
+/// The access mode (`O_RDONLY`, `O_WRONLY` or `O_RDWR`) an fd was opened with.
+pub(crate) fn access_mode(fd: BorrowedFd<'_>) -> io::Result<i32> {
+    // SAFETY: F_GETFL takes no argument and only reads the status flags of a live fd.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    if flags < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(flags & libc::O_ACCMODE)
+}

@@ -36,6 +36,7 @@ fn edu_lookups() {
         location: Location::PciBar { bar: 0, flags: 0 },
         dt: None,
         sparse_areas: 0,
+        access_widths: dev.region(0).unwrap().access_widths,
     };
     assert_eq!(dev.region(0), Some(bar0));
     assert_eq!(dev.pci_bar(0), Some(bar0));

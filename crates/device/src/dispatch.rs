@@ -1,10 +1,10 @@
 //! Region dispatch: a device-file access becomes a checked [`Target`] or the errno SPEC.md
 //! §6.6 prescribes, in its order of precedence.
 
-use devfd_format::Description;
 use devfd_format::wire::{
     IRQ_CONTROL_STRIDE, IRQ_MASKABLE, REGION_MMAP, REGION_READ, REGION_WRITE,
 };
+use devfd_format::{AccessWidths, Description};
 
 use crate::error::AccessError;
 
@@ -49,8 +49,14 @@ pub enum ControlField {
 
 #[derive(Debug, Clone, Copy)]
 enum Kind {
-    Region { flags: u32 },
-    Control { maskable: bool },
+    Region {
+        flags: u32,
+        /// `None` for a memory-like region (any length).
+        widths: Option<AccessWidths>,
+    },
+    Control {
+        maskable: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -77,7 +83,10 @@ impl RegionMap {
                 start: r.offset,
                 end: r.end(),
                 index: r.index,
-                kind: Kind::Region { flags: r.flags },
+                kind: Kind::Region {
+                    flags: r.flags,
+                    widths: r.access_widths(),
+                },
             })
             .chain(d.interrupts().map(|i| Range {
                 start: i.control_offset,
@@ -132,11 +141,16 @@ impl RegionMap {
         let rel = offset - range.start;
         let shape = AccessError::BadShape { offset, len };
         match range.kind {
-            Kind::Region { flags } => {
+            Kind::Region { flags, widths } => {
+                // Register-like: 1, 2, 4 or 8 bytes, naturally aligned, and one of the widths
+                // its ACCESS sub-record lists (all four without one), SPEC.md §6.2.
                 let register_like = flags & REGION_MMAP == 0;
                 if register_like
                     && (!matches!(len, 1 | 2 | 4 | 8) || !rel.is_multiple_of(len as u64))
                 {
+                    return Err(shape);
+                }
+                if register_like && !widths.unwrap_or(AccessWidths::ALL).allows(len) {
                     return Err(shape);
                 }
                 let (need, what) = if write {
@@ -194,12 +208,20 @@ mod tests {
             dt: None,
             label: None,
             sparse: None,
+            access_widths: None,
         };
         d.regions
             .push(region(0, 0x1000, 0x100, REGION_READ | REGION_WRITE));
         d.regions
             .push(region(1, 0x2000, 0x2000, REGION_READ | REGION_MMAP));
         d.regions.push(region(2, 0x4000, 0x10, REGION_WRITE));
+        // A 32-bit-only register block (a PL031, say), and one that takes 4 and 8 bytes.
+        let mut only4 = region(3, 0x6000, 0x10, REGION_READ | REGION_WRITE);
+        only4.access_widths = AccessWidths::new(WIDTH_4);
+        d.regions.push(only4);
+        let mut four_eight = region(4, 0x7000, 0x100, REGION_READ);
+        four_eight.access_widths = AccessWidths::new(WIDTH_4 | WIDTH_8);
+        d.regions.push(four_eight);
         d.interrupts.push(InterruptDesc {
             index: 0,
             count: 2,
@@ -258,5 +280,34 @@ mod tests {
             })
         ));
         assert_eq!(errno(0x5030, 8, false), 6);
+    }
+
+    #[test]
+    fn widths_a_region_does_not_accept_are_einval() {
+        let m = map();
+        let errno = |off, len, w| m.resolve(off, len, w).unwrap_err().errno();
+        // Region 3 accepts 4-byte accesses only.
+        for len in [1, 2, 8] {
+            assert_eq!(errno(0x6000, len, false), 22, "{len}-byte read");
+            assert_eq!(errno(0x6000, len, true), 22, "{len}-byte write");
+        }
+        assert!(matches!(
+            m.resolve(0x6004, 4, true),
+            Ok(Target::Region {
+                index: 3,
+                offset: 4
+            })
+        ));
+        // The width is checked before the flags (EINVAL before EPERM, SPEC.md §6.6) and after
+        // the range (ENXIO first).
+        assert_eq!(errno(0x7000, 2, true), 22);
+        assert_eq!(errno(0x7000, 4, true), 1);
+        assert_eq!(errno(0x70fc, 8, false), 6);
+        assert!(m.resolve(0x7008, 8, false).is_ok());
+        // Without ACCESS every width is accepted, and mmap regions take any length.
+        for len in [1, 2, 4, 8] {
+            assert!(m.resolve(0x1000, len, false).is_ok(), "{len}");
+        }
+        assert!(m.resolve(0x2000, 3, false).is_ok());
     }
 }

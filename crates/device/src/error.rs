@@ -27,7 +27,7 @@ pub enum AccessError {
     #[error("invalid value {0:#x}")]
     BadValue(u64),
     /// The device model failed the access.
-    #[error("device error: {0}")]
+    #[error("device error")]
     Device(#[from] DeviceError),
     /// The device model did not answer within the server's bound.
     #[error("the device did not answer in time")]

@@ -30,16 +30,16 @@ pub enum EmuError {
     #[error("memory size {0:#x} is not a non-zero multiple of 4096")]
     BadMemorySize(u64),
     /// The description could not be built (a bug, or a size the format cannot hold).
-    #[error("cannot build the description: {0}")]
+    #[error("cannot build the description")]
     Build(#[from] devfd_format::model::BuildError),
     /// The description built does not parse (a bug in the device's description).
-    #[error("the description does not parse: {0}")]
+    #[error("the description does not parse")]
     Parse(#[from] devfd_format::Error),
     /// The shared memory behind a memory device could not be made.
     #[error(transparent)]
     SharedMemory(#[from] ShmError),
     /// A device's worker thread could not be started.
-    #[error("cannot start the {name} thread: {source}")]
+    #[error("cannot start the {name} thread")]
     Thread {
         /// Which thread.
         name: &'static str,
@@ -55,7 +55,7 @@ pub enum ShmError {
     #[error("shared memory size {0:#x} is 0 or too large")]
     BadSize(u64),
     /// A system call failed.
-    #[error("{call} failed: {source}")]
+    #[error("{call} failed")]
     System {
         /// The call (`memfd_create`, `mmap`, …).
         call: &'static str,

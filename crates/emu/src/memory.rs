@@ -79,6 +79,7 @@ impl Memory {
             dt: None,
             label: Some("ram".into()),
             sparse: None,
+            access_widths: None,
         });
         d
     }

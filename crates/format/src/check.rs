@@ -159,13 +159,25 @@ pub(crate) fn validate<'a>(
         spans: Spans::new(),
     };
     let records = RecordIter::top_level(bytes.get(HEADER_LEN..).unwrap_or(&[]), HEADER_LEN);
+    let mut after_end = false;
     for (position, record) in records.enumerate() {
         let record = record?;
         walk.count_record(&record)?;
         if walk.end_seen {
-            // Something follows END inside desc_len.
-            ck.report(record.error(ErrorKind::MissingEnd { desc_len }, 0))?;
-            break;
+            // Something follows END inside desc_len: reported once, at the first such record.
+            // A linter still frames the rest and counts its REGION and INTERRUPT records, so
+            // that the count rules are not broken by the misplaced END alone, but checks
+            // nothing else of them.
+            if !after_end {
+                ck.report(record.error(ErrorKind::MissingEnd { desc_len }, 0))?;
+                after_end = true;
+            }
+            match record.type_code() {
+                REC_REGION => walk.regions = walk.regions.saturating_add(1),
+                REC_INTERRUPT => walk.interrupts = walk.interrupts.saturating_add(1),
+                _ => {}
+            }
+            continue;
         }
         match record.type_code() {
             REC_DEVICE if position == 0 => walk.device(&record, ck)?,
@@ -334,6 +346,7 @@ struct Seen {
     dt_path: bool,
     dt_index: bool,
     sparse: bool,
+    access: bool,
 }
 
 fn once(seen: &mut bool, record: &RawRecord<'_>, ck: &mut Checker<'_>) -> Result<bool, Error> {
@@ -398,7 +411,7 @@ impl Walk {
     ) -> Result<(), Error> {
         let code = record.type_code();
         let top_level = matches!(code, REC_DEVICE | REC_REGION | REC_INTERRUPT | REC_END);
-        let known = top_level || (REC_PCI_ID..=REC_LABEL).contains(&code);
+        let known = top_level || (REC_PCI_ID..=REC_ACCESS).contains(&code);
         if top_level && depth > 1 {
             let kind = ErrorKind::NestingTooDeep {
                 depth,
@@ -442,6 +455,12 @@ impl Walk {
                             let reserved = body.get(13..).unwrap_or(&[]);
                             ck.check(reserved.iter().all(|&b| b == 0), || {
                                 sub.error(ErrorKind::NonZeroReserved, RECORD_HEADER_LEN + 13)
+                            })?;
+                            let class =
+                                PciIdBody::read_from_prefix(body).map_or(0, |(b, _)| b.class.get());
+                            ck.check(class <= 0x00ff_ffff, || {
+                                let kind = ErrorKind::BadPciClass { class };
+                                sub.error(kind, RECORD_HEADER_LEN + 8)
                             })?;
                         }
                     }
@@ -598,6 +617,11 @@ impl Walk {
                         self.sparse(&sub, &region, ck)?;
                     }
                 }
+                REC_ACCESS => {
+                    if once(&mut seen.access, &sub, ck)? {
+                        self.access(&sub, &region, ck)?;
+                    }
+                }
                 _ => self.common_sub(
                     &sub,
                     &mut seen,
@@ -688,13 +712,14 @@ impl Walk {
         ck: &mut Checker<'_>,
     ) -> Result<(), Error> {
         self.no_flags(sub, 0, ck)?;
-        ck.check(region.mmappable(), || {
+        if !region.mmappable() {
+            // Misplaced: its content is not checked (SPEC.md §7, after a rule error).
             let kind = ErrorKind::Misplaced {
                 rtype: REC_SPARSE_MMAP,
                 where_: "under a region without the MMAP flag",
             };
-            sub.error(kind, 0)
-        })?;
+            return ck.report(sub.error(kind, 0));
+        }
         let Ok((head, _)) = SparseMmapBody::read_from_prefix(sub.content()) else {
             return ck.report(too_small(sub, SPARSE_MMAP_BODY_LEN));
         };
@@ -748,6 +773,37 @@ impl Walk {
             previous_end = previous_end.max(end.unwrap_or(u64::MAX));
         }
         Ok(())
+    }
+
+    /// An ACCESS sub-record (version 1.1): only under a register-like region, a non-empty
+    /// mask of the four widths.
+    fn access(
+        &mut self,
+        sub: &RawRecord<'_>,
+        region: &Region<'_>,
+        ck: &mut Checker<'_>,
+    ) -> Result<(), Error> {
+        self.no_flags(sub, 0, ck)?;
+        if region.mmappable() {
+            let kind = ErrorKind::Misplaced {
+                rtype: REC_ACCESS,
+                where_: "under a region with the MMAP flag",
+            };
+            return ck.report(sub.error(kind, 0));
+        }
+        let Some(body) = fixed_leaf(sub, ACCESS_BODY_LEN, ck)? else {
+            return Ok(());
+        };
+        let widths = AccessBody::read_from_prefix(body).map_or(0, |(b, _)| b.widths.get());
+        if widths == 0 {
+            return ck.report(sub.error(ErrorKind::NoAccessWidths, RECORD_HEADER_LEN));
+        }
+        ck.check(widths & !WIDTHS_ALL == 0, || {
+            let kind = ErrorKind::UnknownAccessWidths {
+                widths: widths & !WIDTHS_ALL,
+            };
+            sub.error(kind, RECORD_HEADER_LEN)
+        })
     }
 
     /// Rules every range of the device file obeys: no wrap, below 2^63, after the description.

@@ -409,6 +409,21 @@ pub enum ErrorKind {
     /// A reserved field is not zero.
     #[error("reserved field is not zero")]
     NonZeroReserved,
+    /// An ACCESS sub-record whose width mask is 0: the region would accept no access.
+    #[error("ACCESS accepts no width (mask 0)")]
+    NoAccessWidths,
+    /// An ACCESS sub-record with width bits other than 1, 2, 4 and 8 bytes (bits 0–3).
+    #[error("ACCESS width bits {widths:#x} are not defined (bits 0-3: 1, 2, 4, 8 bytes)")]
+    UnknownAccessWidths {
+        /// The undefined bits.
+        widths: u32,
+    },
+    /// A PCI class code with bits 24–31 set.
+    #[error("PCI class code {class:#x} does not fit in 24 bits")]
+    BadPciClass {
+        /// The class field as read.
+        class: u32,
+    },
     /// Padding after a record's content is not zero.
     #[error("padding is not zero")]
     NonZeroPadding,

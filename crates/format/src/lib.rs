@@ -42,8 +42,8 @@ pub use check::MIN_DESC_LEN;
 pub use error::{Error, ErrorKind, RecordRef};
 pub use record::{RawRecord, RecordIter};
 pub use types::{
-    Bus, Location, dt_property_from_name, dt_property_name, irq_kind_from_name, irq_kind_name,
-    record_type_name,
+    AccessWidths, Bus, Location, dt_property_from_name, dt_property_name, irq_kind_from_name,
+    irq_kind_name, record_type_name,
 };
 pub use view::{
     Description, Device, DtRef, FlatEntry, Interrupt, PciId, Records, Region, SparseAreas,

@@ -5,7 +5,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::error::Error;
-use crate::types::{Bus, Location};
+use crate::types::{AccessWidths, Bus, Location};
 use crate::view::{Description, PciId};
 use crate::write::{WriteError, Writer};
 
@@ -61,6 +61,9 @@ pub struct RegionDesc {
     pub label: Option<String>,
     /// Sparse mmap areas `(offset, size)`, relative to the region; `None` if unrestricted.
     pub sparse: Option<Vec<(u64, u64)>>,
+    /// The access widths of a register-like region (an ACCESS sub-record, version 1.1);
+    /// `None` writes no ACCESS: all of 1, 2, 4 and 8 bytes are accepted.
+    pub access_widths: Option<AccessWidths>,
 }
 
 /// An owned interrupt.
@@ -90,7 +93,7 @@ pub enum BuildError {
     #[error(transparent)]
     Write(#[from] WriteError),
     /// The bytes written break a validation rule (overlapping regions, a bad BAR, …).
-    #[error("the description is invalid: {0}")]
+    #[error("the description is invalid")]
     Invalid(#[from] Error),
 }
 
@@ -139,6 +142,9 @@ impl DeviceDesc {
             if let Some(areas) = &r.sparse {
                 w.sparse_mmap(areas)?;
             }
+            if let Some(widths) = r.access_widths {
+                w.access(u32::from(widths.bits()))?;
+            }
             w.end(token)?;
         }
         for i in &self.interrupts {
@@ -183,6 +189,7 @@ impl DeviceDesc {
                     dt: dt(r.dt()),
                     label: r.label().map(String::from),
                     sparse: r.sparse_areas().map(|a| a.collect()),
+                    access_widths: r.access(),
                 })
                 .collect(),
             interrupts: d

@@ -71,6 +71,87 @@ pub enum Location {
     PciRom,
 }
 
+/// The access widths a register-like region accepts (SPEC.md §4.16): a non-empty subset of
+/// 1, 2, 4 and 8 bytes, as the `WIDTH_*` bits of an ACCESS sub-record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(try_from = "u8", into = "u8"))]
+pub struct AccessWidths(u8);
+
+impl AccessWidths {
+    /// All four widths: what a register-like region without ACCESS accepts.
+    pub const ALL: AccessWidths = AccessWidths(WIDTHS_ALL as u8);
+
+    /// The widths of a `WIDTH_*` mask; `None` if it is 0 or has a bit above [`WIDTH_8`].
+    pub const fn new(mask: u32) -> Option<AccessWidths> {
+        if mask == 0 || mask & !WIDTHS_ALL != 0 {
+            None
+        } else {
+            Some(AccessWidths(mask as u8))
+        }
+    }
+
+    /// The widths of a list of access lengths in bytes; `None` if the list is empty or has a
+    /// length other than 1, 2, 4 or 8.
+    pub fn from_lengths(lengths: impl IntoIterator<Item = usize>) -> Option<AccessWidths> {
+        let mut mask = 0u32;
+        for len in lengths {
+            mask |= Self::bit(len)?;
+        }
+        Self::new(mask)
+    }
+
+    const fn bit(len: usize) -> Option<u32> {
+        match len {
+            1 => Some(WIDTH_1),
+            2 => Some(WIDTH_2),
+            4 => Some(WIDTH_4),
+            8 => Some(WIDTH_8),
+            _ => None,
+        }
+    }
+
+    /// The `WIDTH_*` mask.
+    pub const fn bits(self) -> u8 {
+        self.0
+    }
+
+    /// Whether an access of `len` bytes is one of these widths.
+    pub const fn allows(self, len: usize) -> bool {
+        match Self::bit(len) {
+            Some(bit) => self.0 as u32 & bit != 0,
+            None => false,
+        }
+    }
+
+    /// The accepted lengths in bytes, smallest first.
+    pub fn lengths(self) -> impl Iterator<Item = usize> + Clone {
+        [1usize, 2, 4, 8]
+            .into_iter()
+            .filter(move |&n| self.allows(n))
+    }
+}
+
+impl Default for AccessWidths {
+    fn default() -> Self {
+        Self::ALL
+    }
+}
+
+impl From<AccessWidths> for u8 {
+    fn from(w: AccessWidths) -> u8 {
+        w.0
+    }
+}
+
+impl TryFrom<u8> for AccessWidths {
+    type Error = &'static str;
+
+    fn try_from(mask: u8) -> Result<Self, Self::Error> {
+        AccessWidths::new(u32::from(mask)).ok_or("access widths: a non-zero mask of bits 0-3")
+    }
+}
+
 /// The name of a record type (must-understand bit ignored), or `"UNKNOWN"`.
 pub const fn record_type_name(rtype: u32) -> &'static str {
     match rtype & !TYPE_MUST_UNDERSTAND {
@@ -87,6 +168,7 @@ pub const fn record_type_name(rtype: u32) -> &'static str {
         REC_DT_INDEX => "DT_INDEX",
         REC_SPARSE_MMAP => "SPARSE_MMAP",
         REC_LABEL => "LABEL",
+        REC_ACCESS => "ACCESS",
         _ => "UNKNOWN",
     }
 }

@@ -6,7 +6,7 @@
 use zerocopy::FromBytes;
 
 use crate::record::RawRecord;
-use crate::types::{Bus, Location};
+use crate::types::{AccessWidths, Bus, Location};
 use crate::wire::*;
 
 /// A validated description, borrowed from the bytes it was parsed from.
@@ -494,6 +494,21 @@ impl<'a> Region<'a> {
         Some(SparseAreas(r.content().get(start..).unwrap_or(&[])))
     }
 
+    /// The widths of the region's ACCESS sub-record, if it has one (SPEC.md §4.16).
+    pub fn access(&self) -> Option<AccessWidths> {
+        let r = self.sub_records().find(|r| r.type_code() == REC_ACCESS)?;
+        AccessWidths::new(r.body::<AccessBody>()?.widths.get())
+    }
+
+    /// The access widths the region accepts: `None` for a memory-like region (`REGION_MMAP`:
+    /// any length), else its ACCESS widths, or all four widths without ACCESS (SPEC.md §6.2).
+    pub fn access_widths(&self) -> Option<AccessWidths> {
+        if self.mmappable() {
+            return None;
+        }
+        Some(self.access().unwrap_or(AccessWidths::ALL))
+    }
+
     /// The region's entry of the flat resource table.
     pub fn flat_entry(&self) -> FlatEntry {
         let (location, location_index, location_flags) = match self.location() {
@@ -520,6 +535,7 @@ impl<'a> Region<'a> {
             location_flags,
             dt_path_offset: dt.map_or(0, |d| d.path_offset as u32),
             label_offset: label_of(self.sub_records()).map_or(0, |(_, at)| at as u32),
+            access_widths: self.access_widths().map_or(0, |w| u32::from(w.bits())),
         }
     }
 }
@@ -646,6 +662,7 @@ impl<'a> Interrupt<'a> {
             location_flags,
             dt_path_offset: dt.map_or(0, |d| d.path_offset as u32),
             label_offset: label_of(self.sub_records()).map_or(0, |(_, at)| at as u32),
+            access_widths: 0,
         }
     }
 }
@@ -677,6 +694,9 @@ pub struct FlatEntry {
     pub dt_path_offset: u32,
     /// Offset of the NUL-terminated label in the description, or 0.
     pub label_offset: u32,
+    /// Register-like region: the `WIDTH_*` bits it accepts ([`WIDTHS_ALL`] without ACCESS).
+    /// Memory-like region and interrupt: 0.
+    pub access_widths: u32,
 }
 
 impl FlatEntry {
@@ -695,6 +715,7 @@ impl FlatEntry {
             location_flags: self.location_flags.into(),
             dt_path_offset: self.dt_path_offset.into(),
             label_offset: self.label_offset.into(),
+            access_widths: self.access_widths.into(),
             reserved: 0.into(),
         }
     }

@@ -33,8 +33,14 @@ pub const BUS_PCI: u8 = b'P';
 pub const BUS_PLATFORM: u8 = b'T';
 /// Major version this crate reads and writes.
 pub const VERSION_MAJOR: u16 = 1;
-/// Minor version this crate writes (it reads every minor of [`VERSION_MAJOR`]).
-pub const VERSION_MINOR: u16 = 0;
+/// Newest minor version this crate implements (it reads every minor of [`VERSION_MAJOR`]).
+///
+/// Writers write it only into descriptions that use a feature it added (an [`REC_ACCESS`]
+/// sub-record); every other description is written as [`VERSION_MINOR_BASELINE`] (SPEC.md
+/// §2.2).
+pub const VERSION_MINOR: u16 = 1;
+/// Minor version of a description that uses no feature added after 1.0.
+pub const VERSION_MINOR_BASELINE: u16 = 0;
 
 /// Builds the magic value for a bus code.
 pub const fn magic_for_bus(code: u8) -> u32 {
@@ -128,6 +134,8 @@ pub const REC_DT_INDEX: u32 = 0x0107;
 pub const REC_SPARSE_MMAP: u32 = 0x0108;
 /// Under DEVICE, REGION or INTERRUPT: a human-readable name.
 pub const REC_LABEL: u32 = 0x0109;
+/// Under a REGION without [`REGION_MMAP`] (version 1.1): the access widths it accepts.
+pub const REC_ACCESS: u32 = 0x010a;
 
 // ---------------------------------------------------------------------------------------------
 // Record bodies
@@ -301,6 +309,26 @@ pub struct SparseArea {
 /// Size of [`SparseArea`].
 pub const SPARSE_AREA_LEN: usize = 16;
 
+/// Body of an ACCESS sub-record (version 1.1): the widths a register-like region accepts.
+#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct AccessBody {
+    /// Bit n set: accesses of 2^n bytes are accepted ([`WIDTH_1`] … [`WIDTH_8`]).
+    pub widths: U32,
+}
+/// Size of [`AccessBody`].
+pub const ACCESS_BODY_LEN: usize = 4;
+/// ACCESS width bit: 1-byte accesses.
+pub const WIDTH_1: u32 = 1 << 0;
+/// ACCESS width bit: 2-byte accesses.
+pub const WIDTH_2: u32 = 1 << 1;
+/// ACCESS width bit: 4-byte accesses.
+pub const WIDTH_4: u32 = 1 << 2;
+/// ACCESS width bit: 8-byte accesses.
+pub const WIDTH_8: u32 = 1 << 3;
+/// Every ACCESS width bit: what a register-like region without ACCESS accepts.
+pub const WIDTHS_ALL: u32 = WIDTH_1 | WIDTH_2 | WIDTH_4 | WIDTH_8;
+
 // ---------------------------------------------------------------------------------------------
 // Flat resource table (SPEC.md appendix A)
 // ---------------------------------------------------------------------------------------------
@@ -335,8 +363,11 @@ pub struct FlatEntryRaw {
     pub dt_path_offset: U32,
     /// Byte offset in the description of the NUL-terminated label, or 0.
     pub label_offset: U32,
+    /// Register-like region: the widths it accepts (`WIDTH_*` bits; [`WIDTHS_ALL`] without an
+    /// ACCESS sub-record). Memory-like region and interrupt: 0.
+    pub access_widths: U32,
     /// Zero.
-    pub reserved: U64,
+    pub reserved: U32,
 }
 /// Size of [`FlatEntryRaw`].
 pub const FLAT_ENTRY_LEN: usize = 64;
@@ -367,6 +398,7 @@ const _: () = {
     assert!(core::mem::size_of::<DtIndexBody>() == DT_INDEX_BODY_LEN);
     assert!(core::mem::size_of::<SparseMmapBody>() == SPARSE_MMAP_BODY_LEN);
     assert!(core::mem::size_of::<SparseArea>() == SPARSE_AREA_LEN);
+    assert!(core::mem::size_of::<AccessBody>() == ACCESS_BODY_LEN);
     assert!(core::mem::size_of::<FlatEntryRaw>() == FLAT_ENTRY_LEN);
     // Bodies of records that carry sub-records end at ≡ 4 (mod 8) so children start there too.
     assert!((RECORD_HEADER_LEN + DEVICE_BODY_LEN).is_multiple_of(RECORD_ALIGN));

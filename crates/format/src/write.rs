@@ -52,6 +52,12 @@ pub enum WriteError {
         /// The code.
         code: u8,
     },
+    /// A PCI class code with bits 24–31 set: the class code is 24 bits (SPEC.md §4.7).
+    #[error("PCI class code {class:#x} does not fit in 24 bits")]
+    BadClass {
+        /// The class code.
+        class: u32,
+    },
     /// The description would exceed [`MAX_DESC_LEN`].
     #[error("the description would exceed {MAX_DESC_LEN} bytes")]
     TooLarge,
@@ -72,6 +78,8 @@ pub struct Writer {
     device: bool,
     regions: u32,
     interrupts: u32,
+    /// A record added in version 1.1 was written, so the header says 1.1.
+    minor: u16,
 }
 
 fn pad8(buf: &mut Vec<u8>, record_start: usize) {
@@ -92,7 +100,7 @@ impl Writer {
         }
         let header = FileHeader {
             magic: bus.magic().into(),
-            version: version_word(VERSION_MAJOR, VERSION_MINOR).into(),
+            version: version_word(VERSION_MAJOR, VERSION_MINOR_BASELINE).into(),
             flags: flags.into(),
         };
         Ok(Writer {
@@ -101,6 +109,7 @@ impl Writer {
             device: false,
             regions: 0,
             interrupts: 0,
+            minor: VERSION_MINOR_BASELINE,
         })
     }
 
@@ -153,6 +162,10 @@ impl Writer {
                 REC_INTERRUPT => self.interrupts = self.interrupts.saturating_add(1),
                 _ => {}
             }
+        }
+        if code == REC_ACCESS {
+            // SPEC.md §2.2: 1.1 only for descriptions that use a 1.1 feature.
+            self.minor = self.minor.max(VERSION_MINOR);
         }
         let start = self.header(rtype, flags);
         self.buf.extend_from_slice(body);
@@ -241,8 +254,11 @@ impl Writer {
         self.begin_record(REC_INTERRUPT, flags, body.as_bytes())
     }
 
-    /// Writes a PCI_ID sub-record.
+    /// Writes a PCI_ID sub-record; the class code must fit in 24 bits.
     pub fn pci_id(&mut self, id: &PciId) -> Result<(), WriteError> {
+        if id.class > 0x00ff_ffff {
+            return Err(WriteError::BadClass { class: id.class });
+        }
         let body = PciIdBody {
             vendor: id.vendor.into(),
             device: id.device.into(),
@@ -334,6 +350,15 @@ impl Writer {
         self.sub(REC_SPARSE_MMAP, 0, &body)
     }
 
+    /// Writes an ACCESS sub-record (version 1.1) with this `WIDTH_*` mask, unchecked; the
+    /// description is then written as version 1.1.
+    pub fn access(&mut self, widths: u32) -> Result<(), WriteError> {
+        let body = AccessBody {
+            widths: widths.into(),
+        };
+        self.sub(REC_ACCESS, 0, body.as_bytes())
+    }
+
     /// Appends END, fills in `desc_len` and the DEVICE counts, and returns the bytes.
     pub fn finish(mut self) -> Result<Vec<u8>, WriteError> {
         if !self.open.is_empty() || !self.device {
@@ -346,6 +371,7 @@ impl Writer {
         self.set_u32(BODY, desc_len);
         self.set_u32(BODY + 4, self.regions);
         self.set_u32(BODY + 8, self.interrupts);
+        self.set_u32(4, version_word(VERSION_MAJOR, self.minor));
         Ok(self.buf)
     }
 }

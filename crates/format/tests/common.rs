@@ -26,6 +26,7 @@ pub fn edu() -> DeviceDesc {
         dt: None,
         label: Some("bar0".into()),
         sparse: None,
+        access_widths: None,
     });
     d.regions.push(RegionDesc {
         index: 7,
@@ -36,6 +37,7 @@ pub fn edu() -> DeviceDesc {
         dt: None,
         label: None,
         sparse: None,
+        access_widths: None,
     });
     d.interrupts.push(InterruptDesc {
         index: 0,
@@ -75,6 +77,7 @@ pub fn pl031() -> DeviceDesc {
         }),
         label: None,
         sparse: None,
+        access_widths: None,
     });
     d.interrupts.push(InterruptDesc {
         index: 0,

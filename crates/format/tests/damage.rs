@@ -1313,3 +1313,381 @@ fn odd_bodies_keep_sub_records_aligned() {
     });
     assert!(parse(&b).is_ok());
 }
+
+// --- ACCESS (version 1.1) ----------------------------------------------------------------------
+
+/// A PCI description with one register-like (or, with `flags`, mmap) region holding `subs`.
+fn with_access(flags: u32, subs: impl FnOnce(&mut Writer)) -> Vec<u8> {
+    pci_with(|w| region(w, 0, 0x10000, 0x1000, flags, subs))
+}
+
+#[test]
+fn access_valid_and_version_1_1() {
+    let b = with_access(RW, |w| w.access(WIDTH_4).unwrap());
+    let d = parse(&b).unwrap();
+    assert_eq!(d.version(), (1, 1));
+    let r = d.region(0).unwrap();
+    assert_eq!(r.access(), devfd_format::AccessWidths::new(WIDTH_4));
+    assert_eq!(r.access_widths().map(|w| w.bits()), Some(WIDTH_4 as u8));
+    assert_eq!(d.flat().next().unwrap().access_widths, WIDTH_4);
+    // Without ACCESS: version 1.0 and every width.
+    let d2 = with_access(RW, |_| {});
+    let d2 = parse(&d2).unwrap();
+    assert_eq!(d2.version(), (1, 0));
+    assert_eq!(d2.flat().next().unwrap().access_widths, WIDTHS_ALL);
+}
+
+#[test]
+fn access_zero_mask() {
+    let b = with_access(RW, |w| w.access(0).unwrap());
+    let e = reject(&b);
+    assert_eq!(e.kind, ErrorKind::NoAccessWidths);
+    assert_eq!(e.offset, offset_of_any(&b, 1) + 32 + 12);
+    assert_eq!(e.record, at(1, Some(0), REC_ACCESS));
+}
+
+#[test]
+fn access_unknown_width_bits() {
+    let b = with_access(RW, |w| w.access(WIDTH_4 | 0x30).unwrap());
+    let e = reject(&b);
+    assert_eq!(e.kind, ErrorKind::UnknownAccessWidths { widths: 0x30 });
+    assert_eq!(e.offset, offset_of_any(&b, 1) + 32 + 12);
+}
+
+#[test]
+fn access_under_mmap_region() {
+    let b = with_access(MMAP, |w| w.access(WIDTH_4).unwrap());
+    let e = reject(&b);
+    assert_eq!(
+        e.kind,
+        ErrorKind::Misplaced {
+            rtype: REC_ACCESS,
+            where_: "under a region with the MMAP flag"
+        }
+    );
+    assert_eq!(e.record, at(1, Some(0), REC_ACCESS));
+}
+
+#[test]
+fn access_twice_in_one_region() {
+    let b = with_access(RW, |w| {
+        w.access(WIDTH_4).unwrap();
+        w.access(WIDTH_8).unwrap();
+    });
+    let e = reject(&b);
+    assert_eq!(e.kind, ErrorKind::Duplicate { rtype: REC_ACCESS });
+    assert_eq!(e.record, at(1, Some(1), REC_ACCESS));
+}
+
+#[test]
+fn access_with_wrong_rec_len() {
+    let b = with_access(RW, |w| {
+        w.record(REC_ACCESS, 0, &[4, 0, 0, 0, 0, 0, 0, 0]).unwrap()
+    });
+    let e = reject(&b);
+    assert_eq!(
+        e.kind,
+        ErrorKind::RecLenMismatch {
+            rec_len: 24,
+            expected: 16
+        }
+    );
+    assert_eq!(e.offset, offset_of_any(&b, 1) + 32 + 4);
+}
+
+#[test]
+fn access_with_must_understand_flag() {
+    let b = with_access(RW, |w| {
+        w.record(REC_ACCESS, 1, &WIDTH_4.to_le_bytes()).unwrap()
+    });
+    assert_eq!(reject(&b).kind, ErrorKind::UnknownFlags { flags: 1 });
+}
+
+#[test]
+fn access_outside_a_region() {
+    // 1.0 skipped type 0x10a as unknown everywhere; 1.1 knows it belongs under REGION.
+    let top = pci_with(|w| w.record(REC_ACCESS, 0, &WIDTH_4.to_le_bytes()).unwrap());
+    assert_eq!(
+        reject(&top).kind,
+        ErrorKind::Misplaced {
+            rtype: REC_ACCESS,
+            where_: "at top level"
+        }
+    );
+    let irq = pci_with(|w| {
+        let t = w.begin_interrupt(0, 1, IRQ_KIND_MSI, 0, 0x1000).unwrap();
+        w.access(WIDTH_4).unwrap();
+        w.end(t).unwrap();
+    });
+    assert_eq!(
+        reject(&irq).kind,
+        ErrorKind::Misplaced {
+            rtype: REC_ACCESS,
+            where_: "under INTERRUPT"
+        }
+    );
+}
+
+// --- PCI class (rule 59) -----------------------------------------------------------------------
+
+fn pci_id_bytes(class: u32) -> Vec<u8> {
+    let mut body = Vec::new();
+    for v in [0x1234u16, 0x5678, 0, 0] {
+        body.extend_from_slice(&v.to_le_bytes());
+    }
+    body.extend_from_slice(&class.to_le_bytes());
+    body.extend_from_slice(&[0; 4]);
+    body
+}
+
+#[test]
+fn pci_class_above_24_bits() {
+    let mut w = Writer::new(Bus::Pci, 0).unwrap();
+    let dev = w.begin_device().unwrap();
+    w.record(REC_PCI_ID, 0, &pci_id_bytes(0x0100_0000)).unwrap();
+    w.end(dev).unwrap();
+    let b = w.finish().unwrap();
+    let e = reject(&b);
+    assert_eq!(e.kind, ErrorKind::BadPciClass { class: 0x0100_0000 });
+    assert_eq!(e.offset, 0x24 + 20);
+    assert_eq!(e.record, at(0, Some(0), REC_PCI_ID));
+    // 24 bits are fine.
+    let mut w = Writer::new(Bus::Pci, 0).unwrap();
+    let dev = w.begin_device().unwrap();
+    w.record(REC_PCI_ID, 0, &pci_id_bytes(0x00ff_ffff)).unwrap();
+    w.end(dev).unwrap();
+    assert!(parse(&w.finish().unwrap()).is_ok());
+}
+
+#[test]
+fn writer_and_model_refuse_a_class_above_24_bits() {
+    let mut w = Writer::new(Bus::Pci, 0).unwrap();
+    let _dev = w.begin_device().unwrap();
+    let id = PciId {
+        class: 0x0100_0000,
+        ..PCI
+    };
+    assert_eq!(
+        w.pci_id(&id),
+        Err(devfd_format::write::WriteError::BadClass { class: 0x0100_0000 })
+    );
+    let mut model = common::edu();
+    model.pci_id = Some(id);
+    assert!(matches!(
+        model.build(),
+        Err(devfd_format::model::BuildError::Write(
+            devfd_format::write::WriteError::BadClass { .. }
+        ))
+    ));
+}
+
+// --- whole-description errors, lint follow-ons ---------------------------------------------------
+
+#[test]
+fn whole_description_errors_name_no_record() {
+    let mut b = edu();
+    put32(&mut b, 28, 5);
+    let e = reject(&b);
+    assert!(matches!(e.kind, ErrorKind::CountMismatch { .. }));
+    assert_eq!((e.offset, e.record), (28, None));
+    // A top-level record header cut short by desc_len: 8 bytes left after END.
+    let mut b = edu();
+    let len = b.len();
+    b.extend_from_slice(&[0; 8]);
+    put32(&mut b, 24, len as u32 + 8);
+    let e = reject(&b);
+    assert_eq!(e.kind, ErrorKind::RecordHeaderTruncated { available: 8 });
+    assert_eq!((e.offset, e.record), (len, None));
+}
+
+#[test]
+fn records_after_end_are_one_error_not_a_count_mismatch_too() {
+    // END written early, then an INTERRUPT the DEVICE counts: only MissingEnd is wrong.
+    let b = pci_with(|w| {
+        region(w, 0, 0x1000, 0x1000, RW, |_| {});
+        w.record(REC_END, 0, &[]).unwrap();
+        let t = w.begin_interrupt(0, 1, IRQ_KIND_MSI, 0, 0x2000).unwrap();
+        w.end(t).unwrap();
+        region(w, 1, 0x3000, 0x1000, RW, |_| {});
+    });
+    let mut all = Vec::new();
+    lint(&b, &mut |e| all.push(e));
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert!(matches!(all[0].kind, ErrorKind::MissingEnd { .. }));
+    assert_eq!(all[0].record, at(3, None, REC_INTERRUPT));
+    // A count that is wrong even with the records after END is still reported.
+    let mut b = b;
+    put32(&mut b, 28, 3);
+    let mut all = Vec::new();
+    lint(&b, &mut |e| all.push(e.kind));
+    assert_eq!(
+        all[1..],
+        [ErrorKind::CountMismatch {
+            what: "regions",
+            declared: 3,
+            actual: 2
+        }]
+    );
+}
+
+#[test]
+fn lint_skips_the_content_of_duplicate_and_misplaced_records() {
+    // The second LABEL is a duplicate and not UTF-8; the misplaced PCI_BAR has BAR 9.
+    let b = pci_with(|w| {
+        region(w, 0, 0x1000, 0x1000, RW, |w| {
+            w.label("ok").unwrap();
+            w.record(REC_LABEL, 0, b"\x02\0\0\0\xff\0").unwrap();
+        });
+        w.record(REC_PCI_BAR, 0, &9u32.to_le_bytes()).unwrap();
+    });
+    let mut all = Vec::new();
+    lint(&b, &mut |e| all.push(e.kind));
+    assert_eq!(
+        all,
+        [
+            ErrorKind::Duplicate { rtype: REC_LABEL },
+            ErrorKind::Misplaced {
+                rtype: REC_PCI_BAR,
+                where_: "at top level"
+            }
+        ]
+    );
+}
+
+#[test]
+fn lint_overlap_check_uses_wrapping_ranges_saturated() {
+    // Region 0 wraps past 2^64 (reported); its range still takes part in the overlap check
+    // as [offset, 2^64 - 1), so region 1 above it overlaps it.
+    let b = pci_with(|w| {
+        region(w, 0, 0x9000_0000_0000_0000, u64::MAX, RW, |_| {});
+        region(w, 1, 0xa000_0000_0000_0000, 0x1000, RW, |_| {});
+    });
+    let mut all = Vec::new();
+    lint(&b, &mut |e| all.push(e.kind));
+    assert!(
+        matches!(all[0], ErrorKind::RangeWraps { index: 0, .. }),
+        "{all:?}"
+    );
+    assert!(
+        matches!(all[1], ErrorKind::RangeWraps { index: 1, .. }),
+        "{all:?}"
+    );
+    assert_eq!(
+        all[2],
+        ErrorKind::Overlap {
+            what: "region",
+            index: 1,
+            other_what: "region",
+            other_index: 0
+        }
+    );
+    assert_eq!(all.len(), 3);
+}
+
+// --- flat table: location_flags as found ---------------------------------------------------------
+
+#[test]
+fn flat_flags_and_location_flags_are_as_found() {
+    let flags = BAR_MEM64 | BAR_PREFETCH | 1 << 20;
+    let b = pci_with(|w| {
+        region(w, 0, 0x1000, 0x1000, RW | 1 << 17, |w| {
+            w.pci_bar(0, flags).unwrap()
+        })
+    });
+    let e = parse(&b).unwrap().flat().next().unwrap();
+    assert_eq!(e.flags, RW | 1 << 17);
+    assert_eq!(e.location_flags, flags, "advisory bit 20 kept");
+    assert_eq!(e.to_raw().location_flags.get(), flags);
+}
+
+// --- which error a strict parser reports first (SPEC.md §7 order) ------------------------------
+
+#[test]
+fn order_padding_before_string_content() {
+    // LABEL "a\xff": not UTF-8, and a non-zero padding byte.
+    let b = with_label_bytes(3, b"a\xff\0\0\0\0\0\x01");
+    let e = reject(&b);
+    assert_eq!(e.kind, ErrorKind::NonZeroPadding);
+    let mut all = Vec::new();
+    lint(&b, &mut |e| all.push(e.kind));
+    assert_eq!(
+        all,
+        [
+            ErrorKind::NonZeroPadding,
+            ErrorKind::StringEncoding { what: "UTF-8" }
+        ]
+    );
+}
+
+#[test]
+fn order_pci_location_claims_before_later_sub_records() {
+    // Region 1 claims BAR 0 again (rule 57), then has a LABEL of length 0.
+    let b = pci_with(|w| {
+        region(w, 0, 0x1000, 0x1000, RW, |w| w.pci_bar(0, 0).unwrap());
+        region(w, 1, 0x2000, 0x1000, RW, |w| {
+            w.pci_bar(0, 0).unwrap();
+            w.record(REC_LABEL, 0, &[0; 4]).unwrap();
+        });
+    });
+    assert_eq!(
+        reject(&b).kind,
+        ErrorKind::DuplicateLocation { what: "PCI BAR" }
+    );
+}
+
+#[test]
+fn order_unknown_flags_before_misplaced() {
+    // A SPARSE_MMAP under a register-like region, with an undefined must-understand flag.
+    let b = pci_with(|w| {
+        region(w, 0, 0x10000, 0x10000, RW, |w| {
+            w.record(
+                REC_SPARSE_MMAP,
+                1 << 3,
+                &[
+                    1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0, 0,
+                    0, 0, 0,
+                ],
+            )
+            .unwrap()
+        })
+    });
+    assert_eq!(reject(&b).kind, ErrorKind::UnknownFlags { flags: 1 << 3 });
+}
+
+#[test]
+fn order_vector_count_before_wrong_bus() {
+    let b = platform_with(|w| {
+        let t = w.begin_interrupt(0, 0, IRQ_KIND_MSI, 0, 0x1000).unwrap();
+        w.end(t).unwrap();
+    });
+    let e = reject(&b);
+    assert_eq!(e.kind, ErrorKind::BadVectorCount { count: 0, max: 32 });
+    let mut all = Vec::new();
+    lint(&b, &mut |e| all.push(e.kind));
+    assert_eq!(
+        all,
+        [
+            ErrorKind::BadVectorCount { count: 0, max: 32 },
+            ErrorKind::WrongBus { needs: "pci" }
+        ]
+    );
+}
+
+#[test]
+fn lint_skips_the_content_of_a_misplaced_sparse_mmap() {
+    // Under a register-like region, with no areas: only Misplaced is reported.
+    let b = pci_with(|w| {
+        region(w, 0, 0x10000, 0x10000, RW, |w| {
+            w.record(REC_SPARSE_MMAP, 0, &[0; 8]).unwrap()
+        })
+    });
+    let mut all = Vec::new();
+    lint(&b, &mut |e| all.push(e.kind));
+    assert_eq!(
+        all,
+        [ErrorKind::Misplaced {
+            rtype: REC_SPARSE_MMAP,
+            where_: "under a region without the MMAP flag"
+        }]
+    );
+}

@@ -3,7 +3,7 @@
 
 use devfd_format::model::{DeviceDesc, DtLocation, InterruptDesc, RegionDesc};
 use devfd_format::wire::*;
-use devfd_format::{Bus, Location, PciId, parse};
+use devfd_format::{AccessWidths, Bus, Location, PciId, parse};
 use proptest::prelude::*;
 
 fn label() -> impl Strategy<Value = Option<String>> {
@@ -31,6 +31,8 @@ struct RegionSeed {
     dt: Option<DtLocation>,
     label: Option<String>,
     sparse: bool,
+    /// ACCESS mask of a register-like region; 0: no ACCESS sub-record.
+    widths: u32,
 }
 
 fn region_seed() -> impl Strategy<Value = RegionSeed> {
@@ -49,9 +51,21 @@ fn region_seed() -> impl Strategy<Value = RegionSeed> {
         dt(DT_PROP_REG),
         label(),
         any::<bool>(),
+        0u32..16,
     )
         .prop_map(
-            |(size_pages, gap_pages, small, flags, location, bar_flags, dt, label, sparse)| {
+            |(
+                size_pages,
+                gap_pages,
+                small,
+                flags,
+                location,
+                bar_flags,
+                dt,
+                label,
+                sparse,
+                widths,
+            )| {
                 RegionSeed {
                     size_pages,
                     gap_pages,
@@ -62,6 +76,7 @@ fn region_seed() -> impl Strategy<Value = RegionSeed> {
                     dt,
                     label,
                     sparse,
+                    widths,
                 }
             },
         )
@@ -138,6 +153,7 @@ fn assemble(
             dt: s.dt,
             label: s.label,
             sparse,
+            access_widths: AccessWidths::new(s.widths).filter(|_| !mmap),
         });
         next = offset + size.div_ceil(PAGE_SIZE) * PAGE_SIZE;
     }
@@ -222,6 +238,17 @@ proptest! {
             prop_assert_eq!(d.interrupt(i.index).map(|v| v.count), Some(i.count));
         }
         prop_assert_eq!(d.flat().count(), model.regions.len() + model.interrupts.len());
+        // Version 1.1 exactly when a 1.1 feature (ACCESS) is used.
+        let uses_access = model.regions.iter().any(|r| r.access_widths.is_some());
+        prop_assert_eq!(d.version(), (1, u16::from(uses_access)));
+        for (r, e) in model.regions.iter().zip(d.flat()) {
+            let expected = match (r.flags & REGION_MMAP != 0, r.access_widths) {
+                (true, _) => 0,
+                (false, Some(w)) => u32::from(w.bits()),
+                (false, None) => WIDTHS_ALL,
+            };
+            prop_assert_eq!(e.access_widths, expected);
+        }
         prop_assert_eq!(devfd_format::desc_len_from_prologue(&bytes[..PROLOGUE_LEN]).unwrap(), bytes.len());
     }
 

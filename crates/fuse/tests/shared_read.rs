@@ -38,6 +38,7 @@ impl Shm {
             dt: None,
             label: None,
             sparse: None,
+            access_widths: None,
         });
         let desc = d.build().unwrap();
         let irq = Interrupts::new(&devfd_format::parse(&desc).unwrap());

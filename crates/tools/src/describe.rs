@@ -5,14 +5,14 @@ use std::collections::BTreeSet;
 
 use devfd_format::model::{BuildError, DeviceDesc, DtLocation, InterruptDesc, RegionDesc};
 use devfd_format::wire::*;
-use devfd_format::{Bus, Location, PciId, dt_property_from_name, irq_kind_from_name};
+use devfd_format::{AccessWidths, Bus, Location, PciId, dt_property_from_name, irq_kind_from_name};
 use serde::Deserialize;
 
 /// Why a description file could not be turned into a description.
 #[derive(Debug, thiserror::Error)]
 pub enum DescribeError {
     /// The TOML does not parse or does not match the language.
-    #[error("{0}")]
+    #[error(transparent)]
     Toml(#[from] toml::de::Error),
     /// A value the language does not accept.
     #[error("{what}: {why}")]
@@ -23,7 +23,7 @@ pub enum DescribeError {
         why: String,
     },
     /// The laid-out description breaks a format rule.
-    #[error("the description is not valid: {0}")]
+    #[error("the description is not valid")]
     Build(#[from] BuildError),
 }
 
@@ -135,6 +135,7 @@ struct RegionItem {
     rom: bool,
     dt: Option<DtItem>,
     sparse: Option<Vec<[Size; 2]>>,
+    widths: Option<Vec<u64>>,
 }
 
 fn default_access() -> Vec<String> {
@@ -240,6 +241,15 @@ pub fn describe(text: &str) -> Result<DeviceDesc, DescribeError> {
     d.label = file.label;
     d.compatible = file.compatible;
     if let Some(p) = &file.pci {
+        if p.class > 0x00ff_ffff {
+            return Err(invalid(
+                "pci",
+                format!(
+                    "class {:#x} does not fit in 24 bits (base << 16 | sub << 8 | prog-if)",
+                    p.class
+                ),
+            ));
+        }
         d.pci_id = Some(PciId {
             vendor: p.vendor,
             device: p.device,
@@ -285,6 +295,19 @@ pub fn describe(text: &str) -> Result<DeviceDesc, DescribeError> {
                     .collect::<Result<Vec<_>, DescribeError>>()?,
             ),
         };
+        let access_widths = match &item.widths {
+            None => None,
+            Some(list) => {
+                let lengths = list.iter().map(|&n| usize::try_from(n).unwrap_or(0));
+                let widths = AccessWidths::from_lengths(lengths).ok_or_else(|| {
+                    invalid(
+                        &what,
+                        format!("widths {list:?}: a non-empty list of 1, 2, 4 and 8 (bytes)"),
+                    )
+                })?;
+                Some(widths)
+            }
+        };
         pending_offsets.push(item.offset.as_ref().map(|o| o.bytes(&what)).transpose()?);
         d.regions.push(RegionDesc {
             index,
@@ -295,6 +318,7 @@ pub fn describe(text: &str) -> Result<DeviceDesc, DescribeError> {
             dt: dt_location(&item.dt, "reg", &what)?,
             label: item.name.clone(),
             sparse,
+            access_widths,
         });
     }
     let mut used: BTreeSet<u32> = file.interrupts.iter().filter_map(|i| i.index).collect();
@@ -416,6 +440,38 @@ mod tests {
         assert_eq!(d.interrupts[0].control_offset, 0x10_3000);
     }
 
+    /// The error and its sources, as the CLI prints them.
+    fn chain(e: &DescribeError) -> String {
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            text.push_str(&format!(": {s}"));
+            source = s.source();
+        }
+        text
+    }
+
+    const PLATFORM: &str =
+        "bus = \"platform\"\ncompatible = [\"a,b\"]\n[[region]]\nsize = \"4 KiB\"\n";
+
+    #[test]
+    fn widths_become_an_access_record() {
+        let d = describe(&format!("{PLATFORM}widths = [8, 4]\n")).unwrap();
+        assert_eq!(
+            d.regions[0].access_widths,
+            AccessWidths::new(WIDTH_4 | WIDTH_8)
+        );
+        let bytes = d.build().unwrap();
+        let parsed = devfd_format::parse(&bytes).unwrap();
+        assert_eq!(parsed.version(), (1, 1));
+        let d = describe(PLATFORM).unwrap();
+        assert_eq!(d.regions[0].access_widths, None);
+        assert_eq!(
+            devfd_format::parse(&d.build().unwrap()).unwrap().version(),
+            (1, 0)
+        );
+    }
+
     #[test]
     fn errors_name_the_item() {
         let e = describe("bus = \"pci\"\n[[region]]\nsize = 1\naccess = [\"rw\"]\n").unwrap_err();
@@ -424,7 +480,16 @@ mod tests {
             "{e}"
         );
         let e = describe("bus = \"pci\"\n[[region]]\nsize = 16\n").unwrap_err();
-        assert!(e.to_string().contains("PCI_ID"), "{e}");
+        assert!(chain(&e).contains("PCI_ID"), "{}", chain(&e));
+        let e = describe("bus = \"pci\"\n[pci]\nvendor = 1\ndevice = 2\nclass = 0x1000000\n")
+            .unwrap_err();
+        assert!(e.to_string().starts_with("pci: class 0x1000000"), "{e}");
+        let e = describe(&format!("{PLATFORM}widths = [3]\n")).unwrap_err();
+        assert!(e.to_string().starts_with("region 0: widths [3]"), "{e}");
+        let e = describe(&format!("{PLATFORM}widths = []\n")).unwrap_err();
+        assert!(e.to_string().starts_with("region 0: widths []"), "{e}");
+        let e = describe(&format!("{PLATFORM}widths = [4]\naccess = [\"mmap\"]\n")).unwrap_err();
+        assert!(chain(&e).contains("MMAP"), "{}", chain(&e));
         let e = describe("bus = \"isa\"\n").unwrap_err();
         assert!(e.to_string().contains("unknown bus"), "{e}");
         let e = describe("bus = \"pci\"\nsurprise = 1\n").unwrap_err();

@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 
 use devfd_format::wire::*;
 use devfd_format::{
-    Description, Interrupt, Location, RawRecord, Region, dt_property_name, irq_kind_name,
-    record_type_name,
+    AccessWidths, Description, Interrupt, Location, RawRecord, Region, dt_property_name,
+    irq_kind_name, record_type_name,
 };
 use serde_json::{Value, json};
 
@@ -122,6 +122,9 @@ fn region_line(r: &Region<'_>) -> String {
     if let Some(d) = r.dt() {
         let _ = write!(line, "  {}", d.path);
     }
+    if let Some(w) = r.access() {
+        let _ = write!(line, "  widths {}", widths_text(w));
+    }
     if let Some(areas) = r.sparse_areas() {
         let list: Vec<_> = areas
             .map(|(o, s)| format!("{o:#x}+{}", human_size(s)))
@@ -132,6 +135,12 @@ fn region_line(r: &Region<'_>) -> String {
         let _ = write!(line, "  \"{l}\"");
     }
     line
+}
+
+/// `4`, `4,8`, `1,2,4,8`: the access widths in bytes.
+fn widths_text(w: AccessWidths) -> String {
+    let list: Vec<String> = w.lengths().map(|n| n.to_string()).collect();
+    list.join(",")
 }
 
 fn irq_line(i: &Interrupt<'_>) -> String {
@@ -295,6 +304,7 @@ pub fn render_json(d: &Description<'_>) -> Value {
                 "flags": flag_names(r.flags, REGION_FLAG_NAMES),
                 "location": location_json(&r), "dt": dt_json(r.dt()), "label": r.label(),
                 "sparse_mmap": r.sparse_areas().map(|a| a.map(|(o, s)| json!({"offset": o, "size": s})).collect::<Vec<_>>()),
+                "access_widths": r.access_widths().map(|w| w.lengths().collect::<Vec<_>>()),
             })
         })
         .collect();
@@ -410,8 +420,8 @@ pub fn render_hex(d: &Description<'_>) -> String {
 /// The flat resource table as aligned text columns.
 pub fn render_flat(d: &Description<'_>) -> String {
     let mut out = format!(
-        "{:<10} {:<6} {:<14}  {:<10}  {:<26}  {:<16}  {:<5}  PATH/LABEL\n",
-        "KIND", "INDEX", "OFFSET", "SIZE", "FLAGS", "LOCATION", "COUNT"
+        "{:<10} {:<6} {:<14}  {:<10}  {:<26}  {:<16}  {:<5}  {:<7}  PATH/LABEL\n",
+        "KIND", "INDEX", "OFFSET", "SIZE", "FLAGS", "LOCATION", "COUNT", "WIDTHS"
     );
     let text_at = |off: u32| -> String {
         if off == 0 {
@@ -446,9 +456,13 @@ pub fn render_flat(d: &Description<'_>) -> String {
             .filter(|s| !s.is_empty())
             .collect::<Vec<_>>()
             .join(" ");
+        let widths = match AccessWidths::new(e.access_widths) {
+            Some(w) => widths_text(w),
+            None => "-".into(),
+        };
         let _ = writeln!(
             out,
-            "{kind:<10} {:<6} {:#014x}  {:<10}  {:<26}  {location:<16}  {:<5}  {names}",
+            "{kind:<10} {:<6} {:#014x}  {:<10}  {:<26}  {location:<16}  {:<5}  {widths:<7}  {names}",
             e.index,
             e.offset,
             human_size(e.size),
@@ -469,7 +483,7 @@ pub fn render_flat_json(d: &Description<'_>) -> Value {
                     "offset": e.offset, "size": e.size, "count": e.count,
                     "location_index": e.location_index, "irq_kind": e.irq_kind,
                     "location_flags": e.location_flags, "dt_path_offset": e.dt_path_offset,
-                    "label_offset": e.label_offset,
+                    "label_offset": e.label_offset, "access_widths": e.access_widths,
                 })
             })
             .collect(),

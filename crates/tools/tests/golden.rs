@@ -62,6 +62,21 @@ fn pl031_example() {
 }
 
 #[test]
+fn pl031_access_example() {
+    let bytes = example("pl031-access");
+    let d = parse(&bytes).unwrap();
+    assert_eq!(d.version(), (1, 1), "ACCESS is a 1.1 feature");
+    check("pl031-access", &bytes);
+}
+
+#[test]
+fn examples_without_access_are_version_1_0() {
+    for name in ["edu", "pl031", "nvme-like"] {
+        assert_eq!(parse(&example(name)).unwrap().version(), (1, 0), "{name}");
+    }
+}
+
+#[test]
 fn nvme_like_example() {
     check("nvme-like", &example("nvme-like"));
 }
@@ -69,7 +84,7 @@ fn nvme_like_example() {
 #[test]
 fn every_record_type_has_a_golden_vector() {
     let mut seen = std::collections::BTreeSet::new();
-    for name in ["edu", "pl031", "nvme-like"] {
+    for name in ["edu", "pl031", "nvme-like", "pl031-access"] {
         let bytes = std::fs::read(root().join(format!("tests/golden/{name}.bin"))).unwrap();
         let d = parse(&bytes).unwrap();
         for r in d.records() {
@@ -97,6 +112,7 @@ fn every_record_type_has_a_golden_vector() {
         REC_DT_INDEX,
         REC_SPARSE_MMAP,
         REC_LABEL,
+        REC_ACCESS,
     ];
     for t in all {
         assert!(

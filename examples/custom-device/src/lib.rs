@@ -174,6 +174,7 @@ impl Watchdog {
             dt: None,
             label: Some("regs".into()),
             sparse: None,
+            access_widths: None,
         });
         d.interrupts.push(InterruptDesc {
             index: EXPIRED_IRQ,

@@ -37,6 +37,7 @@ pub fn region(index: u32, offset: u64, size: u64, flags: u32) -> RegionDesc {
         dt: None,
         label: None,
         sparse: None,
+        access_widths: None,
     }
 }
 

@@ -30,9 +30,10 @@ use std::time::Duration;
 use devfd_device::{Device, DeviceError, Interrupts, le_value, put_le_value};
 use devfd_format::model::{DeviceDesc, InterruptDesc, RegionDesc};
 use devfd_format::wire::{
-    IRQ_AUTOMASKED, IRQ_KIND_INTX, IRQ_KIND_MSI, IRQ_LEVEL, IRQ_MASKABLE, REGION_READ, REGION_WRITE,
+    IRQ_AUTOMASKED, IRQ_KIND_INTX, IRQ_KIND_MSI, IRQ_LEVEL, IRQ_MASKABLE, REGION_READ,
+    REGION_WRITE, WIDTH_4, WIDTH_8,
 };
-use devfd_format::{Bus, Location, PciId};
+use devfd_format::{AccessWidths, Bus, Location, PciId};
 
 use crate::EmuError;
 use crate::pci::ConfigSpace;
@@ -121,7 +122,9 @@ impl Edu {
         })
     }
 
-    /// edu's description, laid out as `examples/edu.toml` builds it.
+    /// edu's description, laid out as `examples/edu.toml` builds it, plus what edu.rst says
+    /// of access sizes: BAR0 takes 4-byte accesses, and 8-byte ones from 0x80 on, so its
+    /// ACCESS sub-record lists 4 and 8 (version 1.1); configuration space takes every width.
     pub fn device_desc() -> DeviceDesc {
         let mut d = DeviceDesc::new(Bus::Pci);
         d.pci_id = Some(PCI_ID);
@@ -135,6 +138,7 @@ impl Edu {
             dt: None,
             label: Some("regs".into()),
             sparse: None,
+            access_widths: AccessWidths::new(WIDTH_4 | WIDTH_8),
         });
         d.regions.push(RegionDesc {
             index: Self::CONFIG_REGION,
@@ -145,6 +149,7 @@ impl Edu {
             dt: None,
             label: None,
             sparse: None,
+            access_widths: None,
         });
         d.interrupts.push(InterruptDesc {
             index: Self::INTX_INTERRUPT,
@@ -365,10 +370,21 @@ mod tests {
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/golden/edu.bin"),
         )
         .unwrap();
-        let d = edu();
-        assert_eq!(d.description(), golden.as_slice());
+        // The golden file is examples/edu.toml (version 1.0); edu adds BAR0's access widths.
         let parsed = devfd_format::parse(&golden).unwrap();
-        assert_eq!(DeviceDesc::from_description(&parsed), Edu::device_desc());
+        let mut expected = DeviceDesc::from_description(&parsed);
+        expected.regions[0].access_widths = AccessWidths::new(WIDTH_4 | WIDTH_8);
+        assert_eq!(Edu::device_desc(), expected);
+        let d = edu();
+        assert_eq!(d.description(), expected.build().unwrap().as_slice());
+        let described = devfd_format::parse(d.description()).unwrap();
+        assert_eq!(described.version(), (1, 1));
+        let widths = |index| described.region(index).and_then(|r| r.access_widths());
+        assert_eq!(
+            widths(Edu::BAR0_REGION),
+            AccessWidths::new(WIDTH_4 | WIDTH_8)
+        );
+        assert_eq!(widths(Edu::CONFIG_REGION), Some(AccessWidths::ALL));
         assert_eq!(d.kind(), "edu");
     }
 

@@ -19,12 +19,12 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
 use devfd_device::{Device, DeviceError, Interrupts, le_value, put_le_value};
-use devfd_format::Bus;
 use devfd_format::model::{DeviceDesc, DtLocation, InterruptDesc, RegionDesc};
 use devfd_format::wire::{
     DT_PROP_INTERRUPTS, DT_PROP_REG, IRQ_AUTOMASKED, IRQ_KIND_WIRED, IRQ_LEVEL, IRQ_MASKABLE,
-    REGION_READ, REGION_WRITE,
+    REGION_READ, REGION_WRITE, WIDTH_4,
 };
+use devfd_format::{AccessWidths, Bus};
 
 use crate::EmuError;
 use crate::clock::{Clock, MonotonicClock};
@@ -127,7 +127,8 @@ impl Pl031 {
         })
     }
 
-    /// The PL031's description, laid out as `examples/pl031.toml` builds it.
+    /// The PL031's description, laid out as `examples/pl031-access.toml` builds it: its
+    /// registers take 4-byte accesses only, which the ACCESS sub-record says (version 1.1).
     pub fn device_desc() -> DeviceDesc {
         let mut d = DeviceDesc::new(Bus::Platform);
         d.compatible = vec!["arm,pl031".into(), "arm,primecell".into()];
@@ -145,6 +146,7 @@ impl Pl031 {
             }),
             label: Some("registers".into()),
             sparse: None,
+            access_widths: AccessWidths::new(WIDTH_4),
         });
         d.interrupts.push(InterruptDesc {
             index: Self::INTERRUPT,
@@ -331,7 +333,8 @@ mod tests {
     #[test]
     fn description_matches_the_golden_file() {
         let golden = std::fs::read(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/golden/pl031.bin"),
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../tests/golden/pl031-access.bin"),
         )
         .unwrap();
         let (d, _) = manual(0, true);
