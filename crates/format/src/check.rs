@@ -255,7 +255,9 @@ fn fixed_leaf<'a>(
     }
     let content = record.content();
     let (body, padding) = content.split_at_checked(body_len).unwrap_or((content, &[]));
-    if let Some(pos) = padding.iter().position(|&b| b != 0) {
+    if padding.iter().fold(0u8, |acc, &b| acc | b) != 0
+        && let Some(pos) = padding.iter().position(|&b| b != 0)
+    {
         let at = RECORD_HEADER_LEN
             .saturating_add(body_len)
             .saturating_add(pos);
@@ -303,6 +305,16 @@ fn string_leaf(
     if last != 0 {
         let at = DATA_AT.saturating_add(text.len());
         return ck.report(record.error(ErrorKind::StringNotTerminated, at));
+    }
+    // Fast path: printable ASCII (what nearly every label and path is) satisfies every
+    // rule below except a DT path's leading '/'; the slow path finds the first failing rule.
+    if text
+        .iter()
+        .fold(true, |ok, &b| ok & (b.wrapping_sub(0x20) < 0x5f))
+        && (rule != StringRule::DtPath || text.first() == Some(&b'/'))
+        && (rule != StringRule::DtList || !text.is_empty())
+    {
+        return Ok(());
     }
     let nul_ok = match rule {
         // A list's entries are separated by NULs, but none may be empty.
@@ -942,6 +954,7 @@ const EMPTY_SPAN: Span = Span {
 };
 
 impl Span {
+    #[inline(always)]
     fn new(kind: SpanKind, index: u32, start: u64, size: u64, record: &RawRecord<'_>) -> Self {
         Span {
             kind,
@@ -1010,6 +1023,7 @@ impl Spans {
         }
     }
 
+    #[inline(always)]
     fn push(&mut self, span: Span) {
         if let Some(slot) = self.inline.get_mut(self.len) {
             *slot = span;

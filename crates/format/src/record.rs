@@ -104,6 +104,7 @@ impl<'a> RecordIter<'a> {
         }
     }
 
+    #[inline(always)]
     fn next_record(&mut self) -> Result<Option<RawRecord<'a>>, Error> {
         if self.rest.is_empty() {
             return Ok(None);
@@ -167,6 +168,7 @@ impl<'a> RecordIter<'a> {
 impl<'a> Iterator for RecordIter<'a> {
     type Item = Result<RawRecord<'a>, Error>;
 
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {
             return None;
