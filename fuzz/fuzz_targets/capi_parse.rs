@@ -22,8 +22,17 @@ fuzz_target!(|data: &[u8]| {
     unsafe {
         let n = devfd_desc_resource_count(desc);
         for i in 0..n {
+            // argsz 0 is refused; the struct's own size is filled.
             let mut r = devfd_resource::default();
+            assert_eq!(devfd_desc_resource(desc, i, &mut r), -libc::EINVAL);
+            r.argsz = std::mem::size_of::<devfd_resource>() as u32;
             assert_eq!(devfd_desc_resource(desc, i, &mut r), DEVFD_OK);
+            if r.kind == DEVFD_RESOURCE_REGION {
+                let (mut off, mut size) = (0u64, 0u64);
+                for area in [0, 1, r.count, u32::MAX] {
+                    let _ = devfd_desc_mmap_area(desc, r.index, area, &mut off, &mut size);
+                }
+            }
             for offset in [r.dt_path_offset, r.label_offset] {
                 let s = devfd_desc_string(desc, offset);
                 if !s.is_null() {
@@ -31,9 +40,13 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
         }
-        let mut r = devfd_resource::default();
+        let mut r = devfd_resource {
+            argsz: std::mem::size_of::<devfd_resource>() as u32,
+            ..Default::default()
+        };
         assert_eq!(devfd_desc_resource(desc, n, &mut r), -libc::ENOENT);
         let _ = devfd_desc_pci_bar(desc, 0, &mut r);
+        assert_eq!(devfd_desc_pci_bar(desc, 256, &mut r), -libc::EINVAL);
         let _ = devfd_desc_pci_config(desc, &mut r);
         let _ = devfd_desc_region(desc, 0, &mut r);
         let _ = devfd_desc_interrupt(desc, 0, &mut r);

@@ -788,20 +788,32 @@ pub unsafe extern "C" fn devfd_open(path: *const c_char, out: *mut *mut devfd_de
         let path = std::path::Path::new(
             <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(path.to_bytes()),
         );
-        match DeviceFile::open(path) {
-            Ok(file) => {
-                let desc = devfd_desc::new(&file.description());
-                let handle = Box::new(devfd_device {
-                    file,
-                    desc,
-                    maps: Mutex::new(Vec::new()),
-                });
-                // SAFETY: `out` is non-NULL and valid for a write.
-                unsafe { put(out, Box::into_raw(handle)) }
-            }
-            Err(e) => client_errno(&e),
-        }
+        // SAFETY: `out` is non-NULL and valid for a write.
+        unsafe { store_device(out, DeviceFile::open(path)) }
     })
+}
+
+/// Stores a new handle for an opened device file in `*out`, or returns the open's error.
+///
+/// # Safety
+/// `out` is non-NULL and valid for a write.
+unsafe fn store_device(
+    out: *mut *mut devfd_device,
+    opened: Result<DeviceFile, ClientError>,
+) -> c_int {
+    match opened {
+        Ok(file) => {
+            let desc = devfd_desc::new(&file.description());
+            let handle = Box::new(devfd_device {
+                file,
+                desc,
+                maps: Mutex::new(Vec::new()),
+            });
+            // SAFETY: `out` is non-NULL and valid for a write, per the contract.
+            unsafe { put(out, Box::into_raw(handle)) }
+        }
+        Err(e) => client_errno(&e),
+    }
 }
 
 /// Like devfd_open(), for a device file that is open already (`fd`, opened read-write or
@@ -828,19 +840,8 @@ pub unsafe extern "C" fn devfd_open_fd(fd: c_int, out: *mut *mut devfd_device) -
         }
         // SAFETY: `fd` is open and, per the contract, ours from now on.
         let owned = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-        match DeviceFile::from_fd(owned) {
-            Ok(file) => {
-                let desc = devfd_desc::new(&file.description());
-                let handle = Box::new(devfd_device {
-                    file,
-                    desc,
-                    maps: Mutex::new(Vec::new()),
-                });
-                // SAFETY: `out` is non-NULL and valid for a write.
-                unsafe { put(out, Box::into_raw(handle)) }
-            }
-            Err(e) => client_errno(&e),
-        }
+        // SAFETY: `out` is non-NULL and valid for a write.
+        unsafe { store_device(out, DeviceFile::from_fd(owned)) }
     })
 }
 
