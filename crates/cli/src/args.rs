@@ -129,6 +129,19 @@ pub struct ServeArgs {
     /// Threads serving FUSE requests.
     #[arg(long, default_value_t = 4)]
     pub threads: usize,
+    /// Serve real PCI functions of this machine from sysfs (`0000:00:03.0` or `00:03.0`),
+    /// beside any `--device`. Config space is readable; BARs and config writes are refused
+    /// (EPERM) unless allowed below, and both are refused (EBUSY) while a kernel driver is
+    /// bound. Interrupts are described but never delivered (that needs VFIO). Needs root.
+    #[arg(long, value_name = "BDF[,BDF...]", value_delimiter = ',')]
+    pub pci: Vec<String>,
+    /// With --pci: let clients write config space of functions no driver is bound to.
+    #[arg(long, requires = "pci")]
+    pub allow_write: bool,
+    /// With --pci: let clients read and write the BARs (sysfs resourceN) of functions no
+    /// driver is bound to.
+    #[arg(long, requires = "pci")]
+    pub allow_bar_access: bool,
 }
 
 /// Arguments of `devfd ls`.
@@ -139,13 +152,21 @@ pub struct LsArgs {
     /// Print JSON: one object per device with `path`, `bus`, and `vendor`/`device` for PCI.
     #[arg(long)]
     pub json: bool,
+    /// List this machine's PCI functions from sysfs instead, one line each like lspci
+    /// (address, class, vendor:device, driver, BARs with sizes, interrupts).
+    #[arg(long, conflicts_with = "dir")]
+    pub pci: bool,
 }
 
 /// Arguments of `devfd info`.
 #[derive(Debug, Args)]
 pub struct InfoArgs {
     /// The device file.
-    pub path: PathBuf,
+    #[arg(required_unless_present_any = ["pci"])]
+    pub path: Option<PathBuf>,
+    /// Show the description devfd builds for a PCI function of this machine (sysfs) instead.
+    #[arg(long, value_name = "BDF", conflicts_with = "path")]
+    pub pci: Option<String>,
     /// Print JSON instead of the tree.
     #[arg(long)]
     pub json: bool,

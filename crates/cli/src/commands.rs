@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::CommandFactory;
 use devfd_format::{Description, parse};
 use devfd_tools::{describe, inspect};
@@ -102,8 +102,24 @@ pub fn lint(args: &LintArgs) -> Result<ExitCode> {
     })
 }
 
+/// Largest description file `devfd build` reads: far more than 1,024 regions take, and a
+/// bound for inputs such as `/dev/zero`.
+const MAX_DESCRIBE_LEN: u64 = 4 << 20;
+
+/// Reads a UTF-8 file of at most `limit` bytes, refusing a longer one without reading it all.
+fn read_text(path: &Path, limit: u64) -> Result<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let mut text = String::new();
+    file.take(limit + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > limit {
+        bail!("larger than {} MiB: not a description file", limit >> 20);
+    }
+    Ok(text)
+}
+
 pub fn build(args: &BuildArgs) -> Result<ExitCode> {
-    let text = std::fs::read_to_string(&args.desc)
+    let text = read_text(&args.desc, MAX_DESCRIBE_LEN)
         .with_context(|| format!("reading {}", args.desc.display()))?;
     let desc = describe::describe(&text).with_context(|| format!("in {}", args.desc.display()))?;
     let bytes = desc.build().context("building the description")?;

@@ -31,8 +31,10 @@ pub fn default_mount() -> PathBuf {
 }
 
 /// File name for a device: its DEVICE label (or kind) plus a number, `edu0`, `rtc0`, …
+/// Linear in the number of devices: each base name keeps its next free number.
 fn device_names(devices: &[Arc<dyn Device>]) -> Vec<String> {
-    let mut taken: Vec<String> = Vec::new();
+    let mut taken: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut next: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
     devices
         .iter()
         .map(|d| {
@@ -45,11 +47,16 @@ fn device_names(devices: &[Arc<dyn Device>]) -> Vec<String> {
                             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
                 })
                 .unwrap_or_else(|| d.kind().to_owned());
-            let n = (0..)
-                .find(|n| !taken.contains(&format!("{base}{n}")))
-                .unwrap_or(0);
-            let name = format!("{base}{n}");
-            taken.push(name.clone());
+            let n = next.entry(base.clone()).or_insert(0);
+            // A base ending in a digit can collide with another base's numbered name.
+            let name = loop {
+                let candidate = format!("{base}{n}");
+                *n += 1;
+                if !taken.contains(&candidate) {
+                    break candidate;
+                }
+            };
+            taken.insert(name.clone());
             name
         })
         .collect()
@@ -89,7 +96,7 @@ fn trace_line(e: &TraceEvent<'_>) -> String {
 }
 
 pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
-    let devices: Vec<Arc<dyn Device>> = if args.devices.is_empty() {
+    let mut devices: Vec<Arc<dyn Device>> = if args.devices.is_empty() && args.pci.is_empty() {
         devfd_emu::demo_devices().context("creating the demo devices")?
     } else {
         args.devices
@@ -97,6 +104,7 @@ pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
             .map(|spec| devfd_emu::from_spec_str(spec).with_context(|| format!("--device {spec}")))
             .collect::<Result<_>>()?
     };
+    devices.extend(crate::pci_cmds::serve_devices(args)?);
     let mount = args.mount.clone().unwrap_or_else(default_mount);
     let names = device_names(&devices);
     let mut options = ServeOptions::new(&mount);
@@ -197,6 +205,9 @@ fn summary_of(path: &Path, desc: &[u8]) -> String {
 }
 
 pub fn ls(args: &LsArgs) -> Result<ExitCode> {
+    if args.pci {
+        return crate::pci_cmds::ls(args.json);
+    }
     let dir = args.dir.clone().unwrap_or_else(default_mount);
     let entries = devfd_client::list(&dir).with_context(|| format!("listing {}", dir.display()))?;
     if args.json {
@@ -244,7 +255,13 @@ fn open(path: &Path) -> Result<DeviceFile> {
 }
 
 pub fn info(args: &InfoArgs) -> Result<ExitCode> {
-    let dev = open(&args.path)?;
+    if let Some(bdf) = &args.pci {
+        return crate::pci_cmds::info(bdf, args.json);
+    }
+    let Some(path) = &args.path else {
+        bail!("devfd info needs a device file (or --pci BDF)");
+    };
+    let dev = open(path)?;
     let d = dev.description();
     let text = if args.json {
         format!(
@@ -252,7 +269,7 @@ pub fn info(args: &InfoArgs) -> Result<ExitCode> {
             serde_json::to_string_pretty(&inspect::render_json(&d))?
         )
     } else {
-        inspect::render_text(&args.path.display().to_string(), &d)
+        inspect::render_text(&path.display().to_string(), &d)
     };
     stdout(text.as_bytes())?;
     Ok(ExitCode::SUCCESS)
@@ -275,22 +292,75 @@ fn read_one(
 pub fn read(args: &ReadArgs) -> Result<ExitCode> {
     let dev = open(&args.path)?;
     let region = dev.resolve_region(&args.region)?;
-    let mut out = String::new();
+    // Streamed: each value is out before the next access, so a failure part-way still shows
+    // what was read, and any count runs in constant memory.
+    let mut out = Stream::new();
     for i in 0..args.count {
         let offset = i
             .checked_mul(u64::from(args.width))
             .and_then(|d| args.offset.checked_add(d))
             .context("offset overflows")?;
-        let v = read_one(&dev, region, offset, args.width).with_context(|| {
-            format!(
-                "reading {} bytes at {} +{offset:#x}",
-                args.width, args.region
-            )
-        })?;
-        out.push_str(&format!("{v:#0w$x}\n", w = 2 + 2 * usize::from(args.width)));
+        let v = read_one(&dev, region, offset, args.width);
+        let v = match v {
+            Ok(v) => v,
+            Err(e) => {
+                out.finish()?;
+                return Err(e).with_context(|| {
+                    format!(
+                        "reading {} bytes at {} +{offset:#x}",
+                        args.width, args.region
+                    )
+                });
+            }
+        };
+        let line = format!("{v:#0w$x}\n", w = 2 + 2 * usize::from(args.width));
+        if !out.write(line.as_bytes())? {
+            break;
+        }
     }
-    stdout(out.as_bytes())?;
+    out.finish()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Standard output for streamed results: buffered, with a closed pipe (`| head`) ending the
+/// stream quietly rather than failing it.
+struct Stream {
+    out: std::io::BufWriter<std::io::StdoutLock<'static>>,
+    closed: bool,
+}
+
+impl Stream {
+    fn new() -> Self {
+        Stream {
+            out: std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock()),
+            closed: false,
+        }
+    }
+
+    /// Writes `bytes`; false once the reader has gone.
+    fn write(&mut self, bytes: &[u8]) -> Result<bool> {
+        if self.closed {
+            return Ok(false);
+        }
+        match self.out.write_all(bytes) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(false)
+            }
+            Err(e) => Err(e).context("writing standard output"),
+        }
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        match self.out.flush() {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            other => other.context("writing standard output"),
+        }
+    }
 }
 
 pub fn write(args: &WriteArgs) -> Result<ExitCode> {
@@ -328,11 +398,26 @@ pub fn dump(args: &DumpArgs) -> Result<ExitCode> {
         .length
         .unwrap_or(available.min(64 * 1024))
         .min(available);
-    let mut buf = vec![0u8; len as usize];
-    dev.read_bulk(region, args.offset, &mut buf)
-        .with_context(|| format!("reading {len} bytes of {}", args.region))?;
-    let out = inspect::hexdump(&buf, args.offset, "", 8);
-    stdout(out.as_bytes())?;
+    // Streamed in chunks of whole dump lines: constant memory for any length.
+    const CHUNK: u64 = 64 * 1024;
+    let mut buf = vec![0u8; len.min(CHUNK) as usize];
+    let mut out = Stream::new();
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(CHUNK);
+        let chunk = &mut buf[..n as usize];
+        let at = args.offset + done;
+        if let Err(e) = dev.read_bulk(region, at, chunk) {
+            out.finish()?;
+            return Err(e)
+                .with_context(|| format!("reading {n} bytes at {} +{at:#x}", args.region));
+        }
+        if !out.write(inspect::hexdump(chunk, at, "", 8).as_bytes())? {
+            break;
+        }
+        done += n;
+    }
+    out.finish()?;
     Ok(ExitCode::SUCCESS)
 }
 

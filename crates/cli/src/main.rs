@@ -3,6 +3,7 @@
 mod args;
 mod commands;
 mod device_cmds;
+mod pci_cmds;
 
 use std::process::ExitCode;
 
@@ -11,6 +12,10 @@ use clap::Parser;
 use args::{Cli, Command};
 
 fn main() -> ExitCode {
+    // A file-size limit (ulimit -f) below a memory device's size then fails that device's
+    // ftruncate with EFBIG, reported as an error, instead of killing devfd with SIGXFSZ.
+    // SAFETY: setting a signal's disposition to SIG_IGN has no preconditions.
+    unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Inspect(a) => commands::inspect(a),

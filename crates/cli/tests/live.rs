@@ -1299,3 +1299,86 @@ fn readme_interrupt_walkthrough_works_as_typed_and_repeatedly() {
     let out = sh("devfd irq wait /run/devfd/edu0 intx --timeout 200");
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Issue 11: hostile limits and inputs, through the real binary.
+
+/// Runs `script` under `sh -c` with `$DEVFD` set to the binary under test.
+fn sh(script: &str) -> Output {
+    let mut c = Command::new("sh");
+    c.args(["-c", script])
+        .env("DEVFD", env!("CARGO_BIN_EXE_devfd"))
+        .stdin(Stdio::null());
+    run(c)
+}
+
+#[test]
+fn a_server_whose_threads_cannot_start_exits_2_without_a_banner() {
+    let dir = fresh_dir("fd-limit");
+    let out = sh(&format!(
+        "ulimit -n 24; exec \"$DEVFD\" serve --mount {} --threads 100 --device edu",
+        dir.display()
+    ));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(!text(&out.stdout).contains("serving"), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(err.contains("does not serve") && err.contains("ulimit -n"), "{err}");
+    assert!(!is_mounted(&dir), "the failed server left its mount");
+}
+
+#[test]
+fn a_file_size_limit_below_a_memory_device_is_an_error_not_a_signal() {
+    let dir = fresh_dir("fsize");
+    let out = sh(&format!(
+        "ulimit -f 1024; exec \"$DEVFD\" serve --mount {} --device memory,size=4M",
+        dir.display()
+    ));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("file-size limit (ulimit -f)"), "{err}");
+}
+
+#[test]
+fn dump_and_read_stream_their_output_in_bounded_memory() {
+    let mut s = Served::start(
+        "stream",
+        &["--device", "memory,size=64M", "--device", "fault"],
+        &["mem0", "fault0"],
+    );
+    let mem = s.path("mem0").display().to_string();
+    // 32 MiB of dump under a 100 MB address-space limit: buffering it all (32 MiB of data and
+    // 160 MB of text) cannot fit; streaming runs in constant memory.
+    let out = sh(&format!(
+        "ulimit -v 100000; \"$DEVFD\" dump {mem} ram --length 0x2000000 | wc -l"
+    ));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), (0x200_0000 / 16).to_string());
+    // A reader that stops early ends the dump quietly and at once.
+    let out = sh(&format!("\"$DEVFD\" dump {mem} ram --length 0x4000000 | head -c 100"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(out.stdout.len(), 100);
+    // Values read before a failure are printed before the error.
+    let fault = s.path("fault0").display().to_string();
+    let out = devfd(&["read", &fault, "regs", "0", "--width", "8", "--count", "40"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(text(&out.stdout).lines().count(), 32, "{}", text(&out.stdout));
+    assert!(text(&out.stderr).contains("+0x100"), "{}", text(&out.stderr));
+    s.stop();
+}
+
+#[test]
+fn hostile_description_inputs_are_rejected_early() {
+    let dir = fresh_dir("hostile-toml");
+    let toml = dir.join("many.toml");
+    let mut text_in = String::from("bus = \"platform\"\n");
+    for _ in 0..100_000 {
+        text_in.push_str("[[region]]\nsize = 8\n");
+    }
+    std::fs::write(&toml, text_in).unwrap();
+    let out = devfd(&["build", toml.to_str().unwrap(), "-o", "-"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("at most 1024"), "{}", text(&out.stderr));
+    let out = devfd(&["build", "/dev/zero", "-o", "-"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("larger than 4 MiB"), "{}", text(&out.stderr));
+}

@@ -218,11 +218,7 @@ fn pl031_lookups() {
 fn dt_names_count_dt_regions_in_file_order() {
     let mut d = DeviceDesc::new(Bus::Platform);
     d.compatible = vec!["vendor,thing".into()];
-    let dt = |path: &str, index| DtLocation {
-        path: path.into(),
-        property: DT_PROP_REG,
-        index,
-    };
+    let dt = |path: &str, index| DtLocation::new(path, DT_PROP_REG, index);
     let mut a = common::region(5, 0x1000, 0x100, REGION_READ);
     a.label = Some("3".into()); // a label that looks like an index: the index wins
     let mut b = common::region(2, 0x2000, 0x100, REGION_READ);

@@ -41,6 +41,7 @@ impl AccessError {
             AccessError::NoSuchRange { .. } => ENXIO,
             AccessError::BadShape { .. } | AccessError::BadValue(_) => EINVAL,
             AccessError::NotPermitted(_) => EPERM,
+            AccessError::Device(DeviceError::Busy) => EBUSY,
             AccessError::Device(_) => EIO,
             AccessError::TimedOut => ETIMEDOUT,
         }
@@ -49,6 +50,7 @@ impl AccessError {
 
 const EPERM: i32 = 1;
 const EIO: i32 = 5;
+const EBUSY: i32 = 16;
 const ENXIO: i32 = 6;
 const EINVAL: i32 = 22;
 const ETIMEDOUT: i32 = 110;
@@ -62,4 +64,8 @@ pub enum DeviceError {
     /// The device is broken or its backing failed.
     #[error("device failure")]
     Failed,
+    /// The device is in use by another driver (a real function bound to a kernel driver),
+    /// so an access that could disturb it is refused; the device file answers `EBUSY`.
+    #[error("device busy: another driver owns it")]
+    Busy,
 }

@@ -6,7 +6,7 @@ use std::io;
 #[derive(Debug, thiserror::Error)]
 pub enum EmuError {
     /// [`crate::from_spec`] was given a kind it does not know.
-    #[error("unknown device kind `{0}` (known: edu, pl031, memory)")]
+    #[error("unknown device kind `{0}` (known: edu, pl031, memory, fault)")]
     UnknownKind(String),
     /// An option the device kind does not have.
     #[error("device `{kind}` has no option `{option}`")]
@@ -62,6 +62,9 @@ pub enum ShmError {
         /// The error it returned.
         source: io::Error,
     },
+    /// The size exceeds this process's file-size limit (`ulimit -f`, RLIMIT_FSIZE).
+    #[error("{0} bytes of shared memory exceed the file-size limit (ulimit -f)")]
+    OverFileSizeLimit(u64),
     /// [`crate::SharedMemory::from_fd`] was given a file that is not sealed against shrinking,
     /// so a mapping of it could fault (SIGBUS) when another holder truncates it.
     #[error("the file is not a memfd sealed against shrinking")]

@@ -5,6 +5,8 @@
 //!   space with an MSI capability, INTx and MSI.
 //! * [`Pl031`]: the ARM PrimeCell PL031 real-time clock as a device-tree platform device, with
 //!   a match interrupt on an injectable [`Clock`].
+//! * [`Faulty`]: a device that misbehaves on purpose (delays, hangs, panics, interrupt storms,
+//!   a region at the end of the offset space), for tests of servers and clients.
 //! * [`Memory`]: RAM whose region is a sealed memfd ([`SharedMemory`]), so a client's mmap of
 //!   it is coherent with the device.
 //!
@@ -29,6 +31,7 @@
 pub mod clock;
 mod edu;
 mod error;
+mod fault;
 mod memory;
 mod pci;
 mod pl031;
@@ -39,6 +42,7 @@ mod spec;
 pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use edu::{Edu, EduOptions};
 pub use error::{EmuError, ShmError};
+pub use fault::{FaultControl, FaultOptions, Faulty};
 pub use memory::{Memory, MemoryOptions};
 pub use pl031::{Pl031, Pl031Options};
 pub use shm::SharedMemory;

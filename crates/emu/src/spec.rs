@@ -4,10 +4,14 @@ use std::sync::Arc;
 
 use devfd_device::Device;
 
-use crate::{Edu, EduOptions, EmuError, Memory, MemoryOptions, Pl031, Pl031Options};
+use std::time::Duration;
+
+use crate::{
+    Edu, EduOptions, EmuError, FaultOptions, Faulty, Memory, MemoryOptions, Pl031, Pl031Options,
+};
 
 /// The device kinds [`from_spec`] knows.
-pub const KINDS: [&str; 3] = ["edu", "pl031", "memory"];
+pub const KINDS: [&str; 4] = ["edu", "pl031", "memory", "fault"];
 
 /// Makes a device of `kind` with `options` (name, value pairs; a later pair overrides an
 /// earlier one).
@@ -17,6 +21,7 @@ pub const KINDS: [&str; 3] = ["edu", "pl031", "memory"];
 /// | `edu`    | none                                                           |
 /// | `pl031`  | none                                                           |
 /// | `memory` | `size`: bytes, or with a `K`, `M` or `G` suffix (binary); 1M by default |
+/// | `fault`  | `delay_ms`, `hang_ms` (each access), `hang=1` (until the server stops), `panic=1`, `high_end` (bytes): see [`crate::Faulty`] |
 pub fn from_spec(kind: &str, options: &[(String, String)]) -> Result<Arc<dyn Device>, EmuError> {
     let unknown = |option: &str| EmuError::UnknownOption {
         kind: kind.into(),
@@ -40,6 +45,27 @@ pub fn from_spec(kind: &str, options: &[(String, String)]) -> Result<Arc<dyn Dev
                 }
             }
             Ok(Arc::new(Memory::new(memory)?))
+        }
+        "fault" => {
+            let mut fault = FaultOptions::default();
+            for (name, value) in options {
+                let number = || {
+                    value.parse::<u64>().map_err(|_| EmuError::BadOption {
+                        option: name.clone(),
+                        value: value.clone(),
+                        reason: "expected a decimal number",
+                    })
+                };
+                match name.as_str() {
+                    "delay_ms" => fault.delay = Duration::from_millis(number()?),
+                    "hang_ms" => fault.hang = Some(Duration::from_millis(number()?)),
+                    "hang" if number()? == 1 => fault.hang = Some(Duration::MAX),
+                    "panic" => fault.panic = number()? == 1,
+                    "high_end" => fault.high_end = Some(number()?),
+                    _ => return Err(unknown(name)),
+                }
+            }
+            Ok(Arc::new(Faulty::new(fault)?))
         }
         _ => Err(EmuError::UnknownKind(kind.into())),
     }
@@ -163,7 +189,7 @@ mod tests {
     fn demo() {
         let devices = demo_devices().unwrap();
         let kinds: Vec<&str> = devices.iter().map(|d| d.kind()).collect();
-        assert_eq!(kinds, KINDS);
+        assert_eq!(kinds, KINDS[..3]);
         for d in &devices {
             devfd_format::parse(d.description()).unwrap();
         }

@@ -299,11 +299,23 @@ fn string_leaf(
         return Ok(());
     };
     let data = body.get(STRING_BODY_LEN..).unwrap_or(&[]);
+    string_content(record, data, DATA_AT, rule, ck)
+}
+
+/// Checks the bytes of a string (NUL included) that start at byte `data_at` of `record`:
+/// rules 44–47.
+fn string_content(
+    record: &RawRecord<'_>,
+    data: &[u8],
+    data_at: usize,
+    rule: StringRule,
+    ck: &mut Checker<'_>,
+) -> Result<(), Error> {
     let Some((&last, text)) = data.split_last() else {
         return Ok(());
     };
     if last != 0 {
-        let at = DATA_AT.saturating_add(text.len());
+        let at = data_at.saturating_add(text.len());
         return ck.report(record.error(ErrorKind::StringNotTerminated, at));
     }
     // Fast path: printable ASCII (what nearly every label and path is) satisfies every
@@ -326,11 +338,11 @@ fn string_leaf(
         _ => !text.contains(&0),
     };
     if !nul_ok {
-        return ck.report(record.error(ErrorKind::StringEmbeddedNul, DATA_AT));
+        return ck.report(record.error(ErrorKind::StringEmbeddedNul, data_at));
     }
     match rule {
         StringRule::Label => ck.check(core::str::from_utf8(text).is_ok(), || {
-            record.error(ErrorKind::StringEncoding { what: "UTF-8" }, DATA_AT)
+            record.error(ErrorKind::StringEncoding { what: "UTF-8" }, data_at)
         }),
         StringRule::DtPath | StringRule::DtList => {
             let printable = text.iter().all(|&b| b == 0 || (0x20..0x7f).contains(&b));
@@ -338,11 +350,11 @@ fn string_leaf(
                 let kind = ErrorKind::StringEncoding {
                     what: "printable ASCII",
                 };
-                record.error(kind, DATA_AT)
+                record.error(kind, data_at)
             })?;
             ck.check(
                 rule != StringRule::DtPath || text.first() == Some(&b'/'),
-                || record.error(ErrorKind::DtPathNotAbsolute, DATA_AT),
+                || record.error(ErrorKind::DtPathNotAbsolute, data_at),
             )
         }
     }
@@ -359,6 +371,21 @@ struct Seen {
     dt_index: bool,
     sparse: bool,
     access: bool,
+    dt_address: bool,
+    dt_interrupt: bool,
+}
+
+/// DT_ADDRESS and DT_INTERRUPT qualify a DT reference, so they need DT_PATH and DT_INDEX.
+fn dt_detail_needs_ref(
+    record: &RawRecord<'_>,
+    seen: &Seen,
+    detail: bool,
+    what: &'static str,
+    ck: &mut Checker<'_>,
+) -> Result<(), Error> {
+    ck.check(!detail || (seen.dt_path && seen.dt_index), || {
+        record.error(ErrorKind::Missing { what }, 0)
+    })
 }
 
 fn once(seen: &mut bool, record: &RawRecord<'_>, ck: &mut Checker<'_>) -> Result<bool, Error> {
@@ -423,7 +450,7 @@ impl Walk {
     ) -> Result<(), Error> {
         let code = record.type_code();
         let top_level = matches!(code, REC_DEVICE | REC_REGION | REC_INTERRUPT | REC_END);
-        let known = top_level || (REC_PCI_ID..=REC_ACCESS).contains(&code);
+        let known = top_level || (REC_PCI_ID..=REC_LAST_KNOWN).contains(&code);
         if top_level && depth > 1 {
             let kind = ErrorKind::NestingTooDeep {
                 depth,
@@ -634,6 +661,11 @@ impl Walk {
                         self.access(&sub, &region, ck)?;
                     }
                 }
+                REC_DT_ADDRESS => {
+                    if once(&mut seen.dt_address, &sub, ck)? {
+                        self.dt_address(&sub, &region, ck)?;
+                    }
+                }
                 _ => self.common_sub(
                     &sub,
                     &mut seen,
@@ -643,7 +675,8 @@ impl Walk {
                 )?,
             }
         }
-        self.dt_pairing(record, &seen, ck)
+        self.dt_pairing(record, &seen, ck)?;
+        dt_detail_needs_ref(record, &seen, seen.dt_address, "DT_PATH and DT_INDEX beside DT_ADDRESS", ck)
     }
 
     fn location_sub(
@@ -907,6 +940,12 @@ impl Walk {
         for sub in record.children(INTERRUPT_BODY_LEN) {
             let sub = sub?;
             self.count_record(&sub)?;
+            if sub.type_code() == REC_DT_INTERRUPT {
+                if once(&mut seen.dt_interrupt, &sub, ck)? {
+                    self.dt_interrupt(&sub, ck)?;
+                }
+                continue;
+            }
             self.common_sub(
                 &sub,
                 &mut seen,
@@ -915,7 +954,64 @@ impl Walk {
                 ck,
             )?;
         }
-        self.dt_pairing(record, &seen, ck)
+        self.dt_pairing(record, &seen, ck)?;
+        dt_detail_needs_ref(record, &seen, seen.dt_interrupt, "DT_PATH and DT_INDEX beside DT_INTERRUPT", ck)
+    }
+
+    /// A DT_ADDRESS sub-record (version 1.2): the region fits in the 64-bit physical space.
+    fn dt_address(
+        &mut self,
+        sub: &RawRecord<'_>,
+        region: &Region<'_>,
+        ck: &mut Checker<'_>,
+    ) -> Result<(), Error> {
+        self.no_flags(sub, 0, ck)?;
+        let Some(body) = fixed_leaf(sub, DT_ADDRESS_BODY_LEN, ck)? else {
+            return Ok(());
+        };
+        let address = DtAddressBody::read_from_prefix(body).map_or(0, |(b, _)| b.address.get());
+        let size = region.size;
+        let end = u128::from(address).saturating_add(u128::from(size));
+        ck.check(end <= 1u128 << 64, || {
+            sub.error(ErrorKind::DtAddressWraps { address, size }, RECORD_HEADER_LEN)
+        })
+    }
+
+    /// A DT_INTERRUPT sub-record (version 1.2): at most 16 cells, then the controller's path.
+    fn dt_interrupt(&mut self, sub: &RawRecord<'_>, ck: &mut Checker<'_>) -> Result<(), Error> {
+        self.no_flags(sub, 0, ck)?;
+        let Ok((head, _)) = DtInterruptBody::read_from_prefix(sub.content()) else {
+            return ck.report(too_small(sub, DT_INTERRUPT_BODY_LEN));
+        };
+        let (count, path_len) = (head.count.get(), head.path_len.get());
+        if count > MAX_DT_INTERRUPT_CELLS {
+            let kind = ErrorKind::TooMany {
+                what: "interrupt specifier cells",
+                max: MAX_DT_INTERRUPT_CELLS,
+            };
+            return ck.report(sub.error(kind, RECORD_HEADER_LEN));
+        }
+        let cells_len = (count as usize).saturating_mul(4);
+        let path_at = RECORD_HEADER_LEN
+            .saturating_add(DT_INTERRUPT_BODY_LEN)
+            .saturating_add(cells_len);
+        let room = sub.rec_len().saturating_sub(path_at);
+        if !(2..=MAX_STRING_LEN).contains(&path_len) || path_len as usize > room {
+            let kind = ErrorKind::BadStringLen {
+                len: path_len,
+                max: MAX_STRING_LEN,
+            };
+            return ck.report(sub.error(kind, RECORD_HEADER_LEN + 4));
+        }
+        let body_len = DT_INTERRUPT_BODY_LEN
+            .saturating_add(cells_len)
+            .saturating_add(path_len as usize);
+        let Some(body) = fixed_leaf(sub, body_len, ck)? else {
+            return Ok(());
+        };
+        let start = DT_INTERRUPT_BODY_LEN.saturating_add(cells_len);
+        let path = body.get(start..).unwrap_or(&[]);
+        string_content(sub, path, path_at, StringRule::DtPath, ck)
     }
 }
 

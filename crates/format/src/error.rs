@@ -259,8 +259,8 @@ pub enum ErrorKind {
         /// Region index.
         index: u32,
     },
-    /// offset + size overflows, or ends above 2^63 (file offsets are signed).
-    #[error("{what} {index}: offset {offset:#x} + size {size:#x} overflows or ends above 2^63")]
+    /// offset + size overflows, or does not end below 2^63 (file offsets are signed).
+    #[error("{what} {index}: offset {offset:#x} + size {size:#x} overflows or does not end below 2^63")]
     RangeWraps {
         /// "region" or "interrupt window".
         what: &'static str,
@@ -427,4 +427,13 @@ pub enum ErrorKind {
     /// Padding after a record's content is not zero.
     #[error("padding is not zero")]
     NonZeroPadding,
+    /// A DT_ADDRESS whose address plus the region's size runs past 2^64: the region would not
+    /// fit in the CPU's physical address space.
+    #[error("DT_ADDRESS {address:#x} + region size {size:#x} runs past 2^64")]
+    DtAddressWraps {
+        /// The address read.
+        address: u64,
+        /// The parent region's size.
+        size: u64,
+    },
 }

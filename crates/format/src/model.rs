@@ -39,6 +39,34 @@ pub struct DtLocation {
     pub property: u32,
     /// Entry of the property.
     pub index: u32,
+    /// A region's CPU physical address after translation through every parent's `ranges`
+    /// (a DT_ADDRESS sub-record, version 1.2).
+    pub address: Option<u64>,
+    /// An interrupt's controller and specifier (a DT_INTERRUPT sub-record, version 1.2).
+    pub interrupt: Option<DtInterruptDesc>,
+}
+
+impl DtLocation {
+    /// Entry `index` of `property` of node `path`, with no address or interrupt detail.
+    pub fn new(path: impl Into<String>, property: u32, index: u32) -> Self {
+        DtLocation {
+            path: path.into(),
+            property,
+            index,
+            address: None,
+            interrupt: None,
+        }
+    }
+}
+
+/// An interrupt's controller node and specifier cells (DT_INTERRUPT).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct DtInterruptDesc {
+    /// Absolute path of the controller's node.
+    pub controller: String,
+    /// The specifier cells, as the controller's binding defines them.
+    pub cells: Vec<u32>,
 }
 
 /// An owned region.
@@ -113,6 +141,14 @@ impl DeviceDesc {
 
     /// Writes the description; fails if the result would not pass [`crate::parse`].
     pub fn build(&self) -> Result<Vec<u8>, BuildError> {
+        let bytes = self.write()?;
+        crate::parse(&bytes)?;
+        Ok(bytes)
+    }
+
+    /// Writes the description without validating it (see [`Self::build`]); only misuse of the
+    /// writer or a value the format cannot hold fails.
+    pub fn write(&self) -> Result<Vec<u8>, WriteError> {
         let mut w = Writer::new(self.bus, self.flags)?;
         let device = w.begin_device()?;
         if let Some(id) = &self.pci_id {
@@ -137,7 +173,7 @@ impl DeviceDesc {
                 Location::PciRom => w.pci_rom()?,
             }
             if let Some(dt) = &r.dt {
-                w.dt(&dt.path, dt.property, dt.index)?;
+                write_dt(&mut w, dt)?;
             }
             if let Some(areas) = &r.sparse {
                 w.sparse_mmap(areas)?;
@@ -153,25 +189,39 @@ impl DeviceDesc {
                 w.label(label)?;
             }
             if let Some(dt) = &i.dt {
-                w.dt(&dt.path, dt.property, dt.index)?;
+                write_dt(&mut w, dt)?;
             }
             w.end(token)?;
         }
-        let bytes = w.finish()?;
-        crate::parse(&bytes)?;
-        Ok(bytes)
+        w.finish()
+    }
+
+    /// Places the regions and interrupt control windows after the description, as a server
+    /// that has no layout of its own does: each region on the next page boundary after the
+    /// description (or after the previous region), in order; then each control window right
+    /// after the last region, in order. The description's length does not depend on the
+    /// offsets, so it is measured once.
+    pub fn lay_out(&mut self) -> Result<(), WriteError> {
+        const PAGE: u64 = crate::wire::PAGE_SIZE;
+        let align = |n: u64, to: u64| n.div_ceil(to).saturating_mul(to);
+        let desc_len = self.write()?.len() as u64;
+        let mut next = align(desc_len, PAGE).max(PAGE);
+        for r in &mut self.regions {
+            r.offset = next;
+            next = align(next.saturating_add(r.size), PAGE);
+        }
+        for i in &mut self.interrupts {
+            i.control_offset = next;
+            let size = u64::from(i.count).saturating_mul(crate::wire::IRQ_CONTROL_STRIDE);
+            next = next.saturating_add(size);
+        }
+        Ok(())
     }
 
     /// The owned form of a validated description (unknown records are not kept).
     pub fn from_description(d: &Description<'_>) -> Self {
         let device = d.device();
-        let dt = |r: Option<crate::DtRef<'_>>| {
-            r.map(|r| DtLocation {
-                path: r.path.into(),
-                property: r.property,
-                index: r.index,
-            })
-        };
+        let dt = |r: Option<crate::DtRef<'_>>| r.map(|r| DtLocation::new(r.path, r.property, r.index));
         DeviceDesc {
             bus: d.bus(),
             flags: d.flags(),
@@ -186,7 +236,10 @@ impl DeviceDesc {
                     size: r.size,
                     flags: r.flags,
                     location: r.location(),
-                    dt: dt(r.dt()),
+                    dt: dt(r.dt()).map(|mut dt| {
+                        dt.address = r.dt_address();
+                        dt
+                    }),
                     label: r.label().map(String::from),
                     sparse: r.sparse_areas().map(|a| a.collect()),
                     access_widths: r.access(),
@@ -200,10 +253,28 @@ impl DeviceDesc {
                     kind: i.kind,
                     flags: i.flags,
                     control_offset: i.control_offset,
-                    dt: dt(i.dt()),
+                    dt: dt(i.dt()).map(|mut dt| {
+                        dt.interrupt = i.dt_interrupt().map(|x| DtInterruptDesc {
+                            controller: x.controller.into(),
+                            cells: x.cells.collect(),
+                        });
+                        dt
+                    }),
                     label: i.label().map(String::from),
                 })
                 .collect(),
         }
     }
+}
+
+/// DT_PATH + DT_INDEX, then the 1.2 detail records the location carries.
+fn write_dt(w: &mut Writer, dt: &DtLocation) -> Result<(), WriteError> {
+    w.dt(&dt.path, dt.property, dt.index)?;
+    if let Some(address) = dt.address {
+        w.dt_address(address)?;
+    }
+    if let Some(irq) = &dt.interrupt {
+        w.dt_interrupt(&irq.controller, &irq.cells)?;
+    }
+    Ok(())
 }

@@ -169,6 +169,8 @@ pub const fn record_type_name(rtype: u32) -> &'static str {
         REC_SPARSE_MMAP => "SPARSE_MMAP",
         REC_LABEL => "LABEL",
         REC_ACCESS => "ACCESS",
+        REC_DT_ADDRESS => "DT_ADDRESS",
+        REC_DT_INTERRUPT => "DT_INTERRUPT",
         _ => "UNKNOWN",
     }
 }

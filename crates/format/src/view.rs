@@ -494,6 +494,15 @@ impl<'a> Region<'a> {
         Some(SparseAreas(r.content().get(start..).unwrap_or(&[])))
     }
 
+    /// The CPU physical address of the region's device-tree entry, from its DT_ADDRESS
+    /// sub-record (SPEC.md §4.17, version 1.2).
+    pub fn dt_address(&self) -> Option<u64> {
+        let r = self
+            .sub_records()
+            .find(|r| r.type_code() == REC_DT_ADDRESS)?;
+        Some(r.body::<DtAddressBody>()?.address.get())
+    }
+
     /// The widths of the region's ACCESS sub-record, if it has one (SPEC.md §4.16).
     pub fn access(&self) -> Option<AccessWidths> {
         let r = self.sub_records().find(|r| r.type_code() == REC_ACCESS)?;
@@ -643,6 +652,23 @@ impl<'a> Interrupt<'a> {
         label_of(self.sub_records()).map(|(s, _)| s)
     }
 
+    /// The interrupt's controller and specifier, from its DT_INTERRUPT sub-record (SPEC.md
+    /// §4.18, version 1.2).
+    pub fn dt_interrupt(&self) -> Option<DtInterrupt<'a>> {
+        let r = self
+            .sub_records()
+            .find(|r| r.type_code() == REC_DT_INTERRUPT)?;
+        let head = r.body::<DtInterruptBody>()?;
+        let cells_len = (head.count.get() as usize).checked_mul(4)?;
+        let rest = r.content().get(DT_INTERRUPT_BODY_LEN..)?;
+        let (cells, path) = rest.split_at_checked(cells_len)?;
+        let path = path.get(..head.path_len.get() as usize)?.strip_suffix(&[0])?;
+        Some(DtInterrupt {
+            controller: core::str::from_utf8(path).ok()?,
+            cells: DtCells(cells),
+        })
+    }
+
     /// The interrupt's entry of the flat resource table.
     pub fn flat_entry(&self) -> FlatEntry {
         let dt = self.dt();
@@ -666,6 +692,36 @@ impl<'a> Interrupt<'a> {
         }
     }
 }
+
+/// An interrupt's controller and specifier (a DT_INTERRUPT sub-record, version 1.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DtInterrupt<'a> {
+    /// Absolute path of the interrupt controller's node.
+    pub controller: &'a str,
+    /// The interrupt specifier cells, as the controller's binding defines them.
+    pub cells: DtCells<'a>,
+}
+
+/// Iterator over the specifier cells of a DT_INTERRUPT sub-record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DtCells<'a>(&'a [u8]);
+
+impl Iterator for DtCells<'_> {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        let (cell, rest) = self.0.split_first_chunk::<4>()?;
+        self.0 = rest;
+        Some(u32::from_le_bytes(*cell))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.0.len() / 4;
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for DtCells<'_> {}
 
 /// One entry of the flat resource table, in native integers (SPEC.md appendix A).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

@@ -35,10 +35,10 @@ pub const BUS_PLATFORM: u8 = b'T';
 pub const VERSION_MAJOR: u16 = 1;
 /// Newest minor version this crate implements (it reads every minor of [`VERSION_MAJOR`]).
 ///
-/// Writers write it only into descriptions that use a feature it added (an [`REC_ACCESS`]
-/// sub-record); every other description is written as [`VERSION_MINOR_BASELINE`] (SPEC.md
-/// §2.2).
-pub const VERSION_MINOR: u16 = 1;
+/// Writers write the lowest minor version whose features a description uses: 1.1 for an
+/// [`REC_ACCESS`] sub-record, 1.2 for [`REC_DT_ADDRESS`] or [`REC_DT_INTERRUPT`]; every other
+/// description is written as [`VERSION_MINOR_BASELINE`] (SPEC.md §2.2).
+pub const VERSION_MINOR: u16 = 2;
 /// Minor version of a description that uses no feature added after 1.0.
 pub const VERSION_MINOR_BASELINE: u16 = 0;
 
@@ -96,8 +96,9 @@ pub const MAX_VECTORS: u32 = 2048;
 pub const MAX_SPARSE_AREAS: u32 = 256;
 /// Longest string (terminating NUL included) in a DT_PATH, LABEL or DT_COMPATIBLE sub-record.
 pub const MAX_STRING_LEN: u32 = 4096;
-/// Largest end of any range of a device file: offsets are signed 64-bit (`off_t`).
-pub const MAX_FILE_OFFSET: u64 = 1 << 63;
+/// Largest end of any range of a device file: offsets are signed 64-bit (`off_t`), and the
+/// kernel accepts no file size or access end above `i64::MAX`.
+pub const MAX_FILE_OFFSET: u64 = i64::MAX as u64;
 /// Register-like regions start at a multiple of this, so natural alignment within the region
 /// is natural alignment in the file.
 pub const REGION_ALIGN: u64 = 8;
@@ -136,6 +137,14 @@ pub const REC_SPARSE_MMAP: u32 = 0x0108;
 pub const REC_LABEL: u32 = 0x0109;
 /// Under a REGION without [`REGION_MMAP`] (version 1.1): the access widths it accepts.
 pub const REC_ACCESS: u32 = 0x010a;
+/// Under a REGION with DT_PATH + DT_INDEX (version 1.2): the CPU physical address of that
+/// device-tree entry, after translation through every parent's `ranges`.
+pub const REC_DT_ADDRESS: u32 = 0x010b;
+/// Under an INTERRUPT with DT_PATH + DT_INDEX (version 1.2): the interrupt controller's node
+/// path and the interrupt specifier cells.
+pub const REC_DT_INTERRUPT: u32 = 0x010c;
+/// The last record type this version defines.
+pub const REC_LAST_KNOWN: u32 = REC_DT_INTERRUPT;
 
 // ---------------------------------------------------------------------------------------------
 // Record bodies
@@ -329,6 +338,31 @@ pub const WIDTH_8: u32 = 1 << 3;
 /// Every ACCESS width bit: what a register-like region without ACCESS accepts.
 pub const WIDTHS_ALL: u32 = WIDTH_1 | WIDTH_2 | WIDTH_4 | WIDTH_8;
 
+/// Body of a DT_ADDRESS sub-record (version 1.2).
+#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct DtAddressBody {
+    /// CPU physical address of the region's first byte.
+    pub address: U64,
+}
+/// Size of [`DtAddressBody`].
+pub const DT_ADDRESS_BODY_LEN: usize = 8;
+
+/// Fixed leading fields of a DT_INTERRUPT sub-record (version 1.2); `count` little-endian
+/// `u32` specifier cells follow, then the controller's path (`path_len` bytes, NUL included).
+#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct DtInterruptBody {
+    /// Number of interrupt specifier cells, 0 to [`MAX_DT_INTERRUPT_CELLS`].
+    pub count: U32,
+    /// Bytes of the controller's node path, terminating NUL included.
+    pub path_len: U32,
+}
+/// Size of [`DtInterruptBody`].
+pub const DT_INTERRUPT_BODY_LEN: usize = 8;
+/// Most interrupt specifier cells one DT_INTERRUPT holds.
+pub const MAX_DT_INTERRUPT_CELLS: u32 = 16;
+
 // ---------------------------------------------------------------------------------------------
 // Flat resource table (SPEC.md appendix A)
 // ---------------------------------------------------------------------------------------------
@@ -399,6 +433,8 @@ const _: () = {
     assert!(core::mem::size_of::<SparseMmapBody>() == SPARSE_MMAP_BODY_LEN);
     assert!(core::mem::size_of::<SparseArea>() == SPARSE_AREA_LEN);
     assert!(core::mem::size_of::<AccessBody>() == ACCESS_BODY_LEN);
+    assert!(core::mem::size_of::<DtAddressBody>() == DT_ADDRESS_BODY_LEN);
+    assert!(core::mem::size_of::<DtInterruptBody>() == DT_INTERRUPT_BODY_LEN);
     assert!(core::mem::size_of::<FlatEntryRaw>() == FLAT_ENTRY_LEN);
     // Bodies of records that carry sub-records end at ≡ 4 (mod 8) so children start there too.
     assert!((RECORD_HEADER_LEN + DEVICE_BODY_LEN).is_multiple_of(RECORD_ALIGN));

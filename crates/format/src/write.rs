@@ -163,10 +163,13 @@ impl Writer {
                 _ => {}
             }
         }
-        if code == REC_ACCESS {
-            // SPEC.md §2.2: 1.1 only for descriptions that use a 1.1 feature.
-            self.minor = self.minor.max(VERSION_MINOR);
-        }
+        // SPEC.md §2.2: the lowest minor version whose features the description uses.
+        let minor = match code {
+            REC_ACCESS => 1,
+            REC_DT_ADDRESS | REC_DT_INTERRUPT => 2,
+            _ => VERSION_MINOR_BASELINE,
+        };
+        self.minor = self.minor.max(minor);
         let start = self.header(rtype, flags);
         self.buf.extend_from_slice(body);
         // Pad the body so sub-records (and the next record) start at ≡ 4 (mod 8).
@@ -357,6 +360,44 @@ impl Writer {
             widths: widths.into(),
         };
         self.sub(REC_ACCESS, 0, body.as_bytes())
+    }
+
+    /// Writes a DT_ADDRESS sub-record (version 1.2): the CPU physical address of the region's
+    /// device-tree entry. The description is then written as version 1.2.
+    pub fn dt_address(&mut self, address: u64) -> Result<(), WriteError> {
+        let body = DtAddressBody {
+            address: address.into(),
+        };
+        self.sub(REC_DT_ADDRESS, 0, body.as_bytes())
+    }
+
+    /// Writes a DT_INTERRUPT sub-record (version 1.2): the interrupt controller's node path and
+    /// the specifier cells (their number is left to [`crate::parse`] to check). The description
+    /// is then written as version 1.2.
+    pub fn dt_interrupt(&mut self, controller: &str, cells: &[u32]) -> Result<(), WriteError> {
+        let path_len = controller.len().saturating_add(1);
+        if controller.is_empty()
+            || controller.as_bytes().contains(&0)
+            || path_len > MAX_STRING_LEN as usize
+        {
+            return Err(WriteError::BadString {
+                len: controller.len(),
+            });
+        }
+        if cells.len() > MAX_DESC_LEN / 4 {
+            return Err(WriteError::TooLarge);
+        }
+        let head = DtInterruptBody {
+            count: (cells.len() as u32).into(),
+            path_len: (path_len as u32).into(),
+        };
+        let mut body = head.as_bytes().to_vec();
+        for cell in cells {
+            body.extend_from_slice(&cell.to_le_bytes());
+        }
+        body.extend_from_slice(controller.as_bytes());
+        body.push(0);
+        self.sub(REC_DT_INTERRUPT, 0, &body)
     }
 
     /// Appends END, fills in `desc_len` and the DEVICE counts, and returns the bytes.

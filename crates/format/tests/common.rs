@@ -70,11 +70,7 @@ pub fn pl031() -> DeviceDesc {
         size: 0x1000,
         flags: REGION_READ | REGION_WRITE,
         location: Location::None,
-        dt: Some(DtLocation {
-            path: "/pl031@9010000".into(),
-            property: DT_PROP_REG,
-            index: 0,
-        }),
+        dt: Some(DtLocation::new("/pl031@9010000", DT_PROP_REG, 0)),
         label: None,
         sparse: None,
         access_widths: None,
@@ -85,11 +81,7 @@ pub fn pl031() -> DeviceDesc {
         kind: IRQ_KIND_WIRED,
         flags: IRQ_LEVEL | IRQ_MASKABLE | IRQ_AUTOMASKED,
         control_offset: 0x2000,
-        dt: Some(DtLocation {
-            path: "/pl031@9010000".into(),
-            property: DT_PROP_INTERRUPTS,
-            index: 0,
-        }),
+        dt: Some(DtLocation::new("/pl031@9010000", DT_PROP_INTERRUPTS, 0)),
         label: None,
     });
     d

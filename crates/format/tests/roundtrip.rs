@@ -1,7 +1,7 @@
 //! Property tests: `parse(build(x)) == x` for generated valid descriptions, and parse never
 //! panics on arbitrary or mutated bytes.
 
-use devfd_format::model::{DeviceDesc, DtLocation, InterruptDesc, RegionDesc};
+use devfd_format::model::{DeviceDesc, DtInterruptDesc, DtLocation, InterruptDesc, RegionDesc};
 use devfd_format::wire::*;
 use devfd_format::{AccessWidths, Bus, Location, PciId, parse};
 use proptest::prelude::*;
@@ -11,12 +11,31 @@ fn label() -> impl Strategy<Value = Option<String>> {
 }
 
 fn dt(property: u32) -> impl Strategy<Value = Option<DtLocation>> {
+    // Version 1.2 details: a region's translated address, an interrupt's controller + cells.
+    let address = proptest::option::of(0u64..1 << 62);
+    let interrupt = proptest::option::of((
+        "(/[a-z0-9@,._-]{1,12}){1,3}",
+        proptest::collection::vec(any::<u32>(), 0..=16),
+    ));
     proptest::option::of(
-        ("(/[a-z0-9@,._-]{1,12}){1,3}", 0u32..8).prop_map(move |(path, index)| DtLocation {
-            path,
-            property,
-            index,
-        }),
+        (
+            "(/[a-z0-9@,._-]{1,12}){1,3}",
+            0u32..8,
+            address,
+            interrupt,
+        )
+            .prop_map(move |(path, index, address, interrupt)| {
+                let mut dt = DtLocation::new(path, property, index);
+                if property == DT_PROP_INTERRUPTS {
+                    dt.interrupt = interrupt.map(|(controller, cells)| DtInterruptDesc {
+                        controller,
+                        cells,
+                    });
+                } else {
+                    dt.address = address;
+                }
+                dt
+            }),
     )
 }
 
@@ -238,9 +257,13 @@ proptest! {
             prop_assert_eq!(d.interrupt(i.index).map(|v| v.count), Some(i.count));
         }
         prop_assert_eq!(d.flat().count(), model.regions.len() + model.interrupts.len());
-        // Version 1.1 exactly when a 1.1 feature (ACCESS) is used.
+        // The lowest version whose features are used: 1.2 for DT_ADDRESS or DT_INTERRUPT,
+        // else 1.1 for ACCESS, else 1.0.
         let uses_access = model.regions.iter().any(|r| r.access_widths.is_some());
-        prop_assert_eq!(d.version(), (1, u16::from(uses_access)));
+        let uses_dt_detail = model.regions.iter().any(|r| r.dt.as_ref().is_some_and(|d| d.address.is_some()))
+            || model.interrupts.iter().any(|i| i.dt.as_ref().is_some_and(|d| d.interrupt.is_some()));
+        let minor = if uses_dt_detail { 2 } else { u16::from(uses_access) };
+        prop_assert_eq!(d.version(), (1, minor));
         for (r, e) in model.regions.iter().zip(d.flat()) {
             let expected = match (r.flags & REGION_MMAP != 0, r.access_widths) {
                 (true, _) => 0,

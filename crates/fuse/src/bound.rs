@@ -1,13 +1,17 @@
-//! Bounded device calls: a watchdog answers `ETIMEDOUT` for a call that outlives the bound.
+//! Bounded device calls: a watchdog answers `ETIMEDOUT` for a call that has been inside its
+//! device longer than the bound.
 //!
 //! The reply of each FUSE request sits in a slot shared with the watchdog. Whoever takes it
-//! first answers: the request thread with the device's result, or the watchdog with
-//! `ETIMEDOUT`. The stuck thread keeps running (a thread cannot be cancelled safely); its
-//! device counts as wedged, answering `EIO`, until every timed-out call has returned.
+//! first answers: the thread running the call with the device's result, or the watchdog with
+//! `ETIMEDOUT`. Only time inside the device counts: a call waiting behind another call of the
+//! same device is not timed, so a slow device that answers every call within the bound never
+//! fails one. The stuck thread keeps running (a thread cannot be cancelled safely); its device
+//! counts as wedged, answering `EIO`, until every timed-out call has returned, and the calls
+//! queued for it are answered `EIO` at once (see [`Watchdog::on_timeout`]) and never run.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use fuser::{Errno, ReplyData, ReplyWrite};
@@ -38,27 +42,39 @@ impl Wedge {
     }
 }
 
+/// The reply slot of a call, and whether the watchdog emptied it.
+struct Slot {
+    reply: Option<Pending>,
+    timed_out: bool,
+}
+
 struct Call {
-    started: Instant,
-    reply: Mutex<Option<Pending>>,
+    device: usize,
+    reply: Mutex<Slot>,
     wedge: Arc<Wedge>,
 }
 
 impl Call {
-    fn reply(&self) -> MutexGuard<'_, Option<Pending>> {
+    fn slot(&self) -> MutexGuard<'_, Slot> {
         self.reply.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-/// The calls in progress and the watchdog that times them out.
+/// Called with a device's index when one of its calls times out.
+type TimeoutHook = Box<dyn Fn(usize) + Send + Sync>;
+
+/// The calls inside devices and the watchdog that times them out.
 pub(crate) struct Watchdog {
     bound: Duration,
-    calls: Mutex<HashMap<u64, Arc<Call>>>,
+    /// Calls that have started, with the instant they entered their device.
+    running: Mutex<HashMap<u64, (Instant, Arc<Call>)>>,
     next: AtomicU64,
+    on_timeout: OnceLock<TimeoutHook>,
 }
 
-/// A call in progress. [`Watchdog::finish`] takes the reply back; dropping an unfinished
-/// ticket (a panic in the device) finishes it without an answer.
+/// A call on its way to a device, holding its reply. [`Ticket::start`] starts its clock;
+/// [`Watchdog::finish`] takes the reply back. Dropping an unfinished ticket (a panic in the
+/// device, or a queued call that is discarded) answers `EIO` if no answer was given yet.
 pub(crate) struct Ticket {
     id: u64,
     call: Arc<Call>,
@@ -67,9 +83,26 @@ pub(crate) struct Ticket {
 }
 
 impl Ticket {
-    /// Whether the request still awaits an answer (the watchdog has not given one).
-    pub(crate) fn is_pending(&self) -> bool {
-        self.call.reply().is_some()
+    /// Starts timing the call as it enters the device. False if the call has been answered
+    /// already (a queued call of a device that wedged meanwhile): it must not run then, so a
+    /// client is never told a call failed that later takes effect.
+    pub(crate) fn start(&self) -> bool {
+        if self.call.slot().reply.is_none() {
+            return false;
+        }
+        self.dog
+            .lock()
+            .insert(self.id, (Instant::now(), self.call.clone()));
+        true
+    }
+
+    /// Answers a call that has not started, if nobody has: used when a device wedges with
+    /// calls queued behind the stuck one.
+    pub(crate) fn abandon(&self, errno: Errno) {
+        let reply = self.call.slot().reply.take();
+        if let Some(reply) = reply {
+            reply.error(errno);
+        }
     }
 }
 
@@ -77,8 +110,9 @@ impl Watchdog {
     pub(crate) fn start(bound: Duration) -> Arc<Watchdog> {
         let dog = Arc::new(Watchdog {
             bound,
-            calls: Mutex::new(HashMap::new()),
+            running: Mutex::new(HashMap::new()),
             next: AtomicU64::new(0),
+            on_timeout: OnceLock::new(),
         });
         let weak = Arc::downgrade(&dog);
         let tick = (bound / 4).clamp(Duration::from_millis(5), Duration::from_millis(100));
@@ -90,21 +124,30 @@ impl Watchdog {
         dog
     }
 
+    /// Sets what to do when a call of a device times out (answer its queued calls).
+    pub(crate) fn on_timeout(&self, hook: TimeoutHook) {
+        let _ = self.on_timeout.set(hook);
+    }
+
     fn run(dog: Weak<Watchdog>, tick: Duration) {
         while let Some(dog) = dog.upgrade() {
             let overdue: Vec<Arc<Call>> = dog
                 .lock()
                 .values()
-                .filter(|c| c.started.elapsed() > dog.bound)
-                .cloned()
+                .filter(|(started, _)| started.elapsed() > dog.bound)
+                .map(|(_, call)| call.clone())
                 .collect();
             for call in overdue {
-                let mut slot = call.reply();
-                if let Some(reply) = slot.take() {
+                let mut slot = call.slot();
+                if let Some(reply) = slot.reply.take() {
                     // Counted while the slot is locked, so `finish` sees the two together.
+                    slot.timed_out = true;
                     call.wedge.0.fetch_add(1, Ordering::AcqRel);
                     drop(slot);
                     reply.error(Errno::from_i32(libc::ETIMEDOUT));
+                    if let Some(hook) = dog.on_timeout.get() {
+                        hook(call.device);
+                    }
                 }
             }
             drop(dog);
@@ -112,19 +155,27 @@ impl Watchdog {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Arc<Call>>> {
-        self.calls.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, HashMap<u64, (Instant, Arc<Call>)>> {
+        self.running.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Registers a call about to start on a device.
-    pub(crate) fn begin(self: &Arc<Self>, reply: Pending, wedge: &Arc<Wedge>) -> Ticket {
+    /// Takes charge of the reply of a call for device `device`; its clock starts with
+    /// [`Ticket::start`].
+    pub(crate) fn begin(
+        self: &Arc<Self>,
+        device: usize,
+        reply: Pending,
+        wedge: &Arc<Wedge>,
+    ) -> Ticket {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let call = Arc::new(Call {
-            started: Instant::now(),
-            reply: Mutex::new(Some(reply)),
+            device,
+            reply: Mutex::new(Slot {
+                reply: Some(reply),
+                timed_out: false,
+            }),
             wedge: wedge.clone(),
         });
-        self.lock().insert(id, call.clone());
         Ticket {
             id,
             call,
@@ -133,7 +184,7 @@ impl Watchdog {
         }
     }
 
-    /// Ends a call: the reply if the watchdog has not answered it yet.
+    /// Ends a call: the reply if nobody has answered it yet.
     pub(crate) fn finish(&self, mut ticket: Ticket) -> Option<Pending> {
         ticket.finished = true;
         self.end(&ticket)
@@ -141,12 +192,13 @@ impl Watchdog {
 
     fn end(&self, ticket: &Ticket) -> Option<Pending> {
         self.lock().remove(&ticket.id);
-        let reply = ticket.call.reply().take();
-        if reply.is_none() {
+        let mut slot = ticket.call.slot();
+        if slot.timed_out {
             // The watchdog answered this call; it has now returned.
+            slot.timed_out = false;
             ticket.call.wedge.0.fetch_sub(1, Ordering::AcqRel);
         }
-        reply
+        slot.reply.take()
     }
 }
 

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::ffi::{OsStr, OsString};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -17,6 +17,7 @@ use fuser::{
 };
 
 use crate::bound::{Pending, Ticket, Watchdog, Wedge};
+use crate::overflow::Overflow;
 use crate::{ServeError, ServeOptions};
 
 /// Attributes never change while mounted.
@@ -52,6 +53,8 @@ struct Entry {
     /// (region index, offset in the device file, size) of each mmap region.
     mmap_regions: Vec<(u32, u64, u64)>,
     wedged: Arc<Wedge>,
+    /// The passthrough backing of each `D.rN`, registered at its first open.
+    backings: Vec<Mutex<Option<BackingId>>>,
     /// Serializes calls into the device without parking FUSE threads behind a busy one.
     gate: Mutex<Gate>,
 }
@@ -89,6 +92,13 @@ impl Work<'_> {
     fn device(&self) -> usize {
         match self {
             Work::Read { device, .. } | Work::Write { device, .. } => *device,
+        }
+    }
+
+    /// Answers a call that will not run (see [`Ticket::abandon`]).
+    fn abandon(self, errno: Errno) {
+        match self {
+            Work::Read { ticket, .. } | Work::Write { ticket, .. } => ticket.abandon(errno),
         }
     }
 
@@ -136,8 +146,6 @@ struct OpenFile {
     device: usize,
     subscriber: Arc<Subscriber>,
     poll: Mutex<Option<PollHandle>>,
-    /// The passthrough backing of a `D.rN` file, registered while the file is open.
-    backing: Option<BackingId>,
 }
 
 pub(crate) struct Shared {
@@ -149,8 +157,13 @@ pub(crate) struct Shared {
     next_fh: AtomicU64,
     notifier: OnceLock<Notifier>,
     watchdog: Arc<Watchdog>,
+    /// FUSE threads, and how many of them are inside device calls now.
+    threads: usize,
+    inside: AtomicUsize,
+    overflow: Overflow,
     trace: Option<crate::TraceSink>,
     perm: u16,
+    dir_perm: u16,
     uid: u32,
     gid: u32,
     passthrough: AtomicBool,
@@ -167,7 +180,8 @@ impl Shared {
         devices: Vec<(String, Arc<dyn Device>)>,
         options: &mut ServeOptions,
     ) -> Result<Arc<Shared>, ServeError> {
-        let mut entries: Vec<Entry> = Vec::new();
+        let mut entries: Vec<Entry> = Vec::with_capacity(devices.len());
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
         for (name, device) in devices {
             // `D.rN` names are the mmap files of device D.
             let region_file = name
@@ -175,7 +189,7 @@ impl Shared {
                 .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
             let bad_name =
                 name.is_empty() || name.contains('/') || name.starts_with('.') || region_file;
-            if bad_name || entries.iter().any(|e| e.name == name) {
+            if bad_name || !seen.insert(name.clone()) {
                 return Err(ServeError::BadName(name));
             }
             let desc = device.description().to_vec();
@@ -196,7 +210,9 @@ impl Shared {
                 });
             }
             let map = RegionMap::new(&parsed);
+            let backings = mmap_regions.iter().map(|_| Mutex::new(None)).collect();
             entries.push(Entry {
+                backings,
                 name,
                 device,
                 map,
@@ -222,12 +238,22 @@ impl Shared {
             next_fh: AtomicU64::new(1),
             notifier: OnceLock::new(),
             watchdog: Watchdog::start(options.call_bound),
+            threads: options.threads.max(1),
+            inside: AtomicUsize::new(0),
+            overflow: Overflow::default(),
             trace: options.trace.take(),
             perm: if options.allow_other { 0o666 } else { 0o600 },
+            dir_perm: if options.allow_other { 0o755 } else { 0o700 },
             uid,
             gid,
             passthrough: AtomicBool::new(false),
         });
+        let weak = Arc::downgrade(&shared);
+        shared.watchdog.on_timeout(Box::new(move |device| {
+            if let Some(s) = weak.upgrade() {
+                s.drain(device);
+            }
+        }));
         for (i, e) in shared.devices.iter().enumerate() {
             let weak = Arc::downgrade(&shared);
             e.device.interrupts().set_waker(move || {
@@ -237,6 +263,11 @@ impl Shared {
             });
         }
         Ok(shared)
+    }
+
+    /// The name of the first device file, if any.
+    pub(crate) fn first_name(&self) -> Option<&str> {
+        self.devices.first().map(|e| e.name.as_str())
     }
 
     pub(crate) fn set_notifier(&self, notifier: Notifier) {
@@ -281,7 +312,7 @@ impl Shared {
 
     fn attr(&self, node: &Node) -> FileAttr {
         let (ino, size, kind, perm) = match *node {
-            Node::Root => (INodeNo::ROOT, 0, FileType::Directory, 0o755),
+            Node::Root => (INodeNo::ROOT, 0, FileType::Directory, self.dir_perm),
             Node::Device(i) => (
                 INodeNo(FIRST + i as u64 * STRIDE),
                 self.devices[i].map.end(),
@@ -326,7 +357,7 @@ impl Shared {
     }
 
     /// Performs a read at device-file `offset`, answering `reply` (or letting the watchdog).
-    fn read(&self, file: &OpenFile, offset: u64, size: usize, reply: ReplyData) {
+    fn read(self: &Arc<Self>, file: &OpenFile, offset: u64, size: usize, reply: ReplyData) {
         let entry = &self.devices[file.device];
         if size == 0 {
             return reply.data(&[]);
@@ -348,7 +379,7 @@ impl Shared {
                 } else if let Some(result) = read_shared_memory(entry, index, rel, size) {
                     result
                 } else {
-                    let ticket = self.watchdog.begin(Pending::Data(reply), &entry.wedged);
+                    let ticket = self.watchdog.begin(file.device, Pending::Data(reply), &entry.wedged);
                     return self.submit(Work::Read {
                         device: file.device,
                         index,
@@ -364,22 +395,70 @@ impl Shared {
         self.answer_read(entry, target.ok(), offset, size, result, reply);
     }
 
-    /// Runs `work` on this thread if no other thread is inside the device, else queues it for
-    /// the thread that is. A device that hangs so holds one FUSE thread, never all of them;
-    /// the watchdog answers the queued requests.
-    fn submit(&self, work: Work<'_>) {
-        let entry = &self.devices[work.device()];
+    /// Runs `work` now if no call of its device is running, else queues it behind the one
+    /// that is (whose thread runs it next). Only one thread is ever inside a device, so a
+    /// device that hangs holds one thread; and FUSE threads keep one of their number out of
+    /// device calls (calls then run on [`Overflow`] threads), so however many devices hang,
+    /// lookups, opens, descriptions and healthy devices stay served.
+    fn submit(self: &Arc<Self>, work: Work<'_>) {
+        let device = work.device();
+        let entry = &self.devices[device];
         {
             let mut gate = entry.gate.lock().unwrap_or_else(PoisonError::into_inner);
+            // Checked under the gate: a device that wedges drains its queue under it too,
+            // so no call is left queued behind a stuck one.
+            if entry.wedged.is_wedged() {
+                drop(gate);
+                return work.abandon(Errno::EIO);
+            }
             if gate.running {
                 gate.queue.push_back(work.into_static());
                 return;
             }
             gate.running = true;
         }
+        let inside = self.inside.fetch_add(1, Ordering::AcqRel) + 1;
+        if inside >= self.threads {
+            self.inside.fetch_sub(1, Ordering::AcqRel);
+            let shared = self.clone();
+            let work = work.into_static();
+            match self.overflow.run(Box::new(move || shared.drive(work))) {
+                Ok(()) => return,
+                Err(job) => {
+                    log::warn!("no thread for a device call; running it on a FUSE thread");
+                    self.inside.fetch_add(1, Ordering::AcqRel);
+                    job();
+                }
+            }
+        } else {
+            self.drive(work);
+        }
+        self.inside.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Runs `work` and then every call queued for its device meanwhile.
+    fn drive(&self, work: Work<'_>) {
         let mut next = self.run(work);
         while let Some(work) = next {
             next = self.run(work);
+        }
+    }
+
+    /// Answers every call queued for `device` with `EIO`: one of its calls has just timed
+    /// out, and the rest would wait for it forever.
+    fn drain(&self, device: usize) {
+        let Some(entry) = self.devices.get(device) else {
+            return;
+        };
+        let queued: Vec<Work<'static>> = entry
+            .gate
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .queue
+            .drain(..)
+            .collect();
+        for work in queued {
+            work.abandon(Errno::EIO);
         }
     }
 
@@ -400,12 +479,7 @@ impl Shared {
         next
     }
 
-    /// A queued call answered `ETIMEDOUT` meanwhile, or one for a stuck device, is not run.
-    fn is_stale(&self, device: usize, ticket: &Ticket) -> bool {
-        !ticket.is_pending() || self.devices[device].wedged.is_wedged()
-    }
-
-    /// Drops a stale call (answering `EIO` if it still needs an answer); returns the next.
+    /// Drops a call that was answered before it could start; returns the next.
     fn skip(&self, device: usize, ticket: Ticket) -> Option<Work<'static>> {
         let reply = self.watchdog.finish(ticket);
         let next = self.leave_gate(device);
@@ -429,7 +503,7 @@ impl Shared {
                 ticket,
             } => {
                 let entry = &self.devices[device];
-                if self.is_stale(device, &ticket) {
+                if !ticket.start() {
                     return self.skip(device, ticket);
                 }
                 let mut buf = vec![0u8; size];
@@ -453,7 +527,7 @@ impl Shared {
                 ticket,
             } => {
                 let entry = &self.devices[device];
-                if self.is_stale(device, &ticket) {
+                if !ticket.start() {
                     return self.skip(device, ticket);
                 }
                 let result =
@@ -531,7 +605,7 @@ impl Shared {
         }
     }
 
-    fn write(&self, file: &OpenFile, offset: u64, data: &[u8], reply: ReplyWrite) {
+    fn write(self: &Arc<Self>, file: &OpenFile, offset: u64, data: &[u8], reply: ReplyWrite) {
         let entry = &self.devices[file.device];
         if data.is_empty() {
             return reply.written(0);
@@ -563,7 +637,7 @@ impl Shared {
                 if entry.wedged.is_wedged() {
                     Err(AccessError::Device(devfd_device::DeviceError::Failed))
                 } else {
-                    let ticket = self.watchdog.begin(Pending::Write(reply), &entry.wedged);
+                    let ticket = self.watchdog.begin(file.device, Pending::Write(reply), &entry.wedged);
                     return self.submit(Work::Write {
                         device: file.device,
                         index,
@@ -763,7 +837,6 @@ impl Filesystem for DeviceFs {
         };
         let entry = &self.shared.devices[device];
         let fh = self.shared.next_fh.fetch_add(1, Ordering::Relaxed);
-        let mut backing = None;
         let mut passthrough_allowed = true;
         if let Some(k) = mmap {
             // A passthrough file is the device's memory itself: the kernel would allow any
@@ -784,32 +857,41 @@ impl Filesystem for DeviceFs {
             }
             passthrough_allowed = !sparse;
         }
-        if let Some(k) = mmap
-            && passthrough_allowed
-            && self.shared.passthrough.load(Ordering::Acquire)
-            && let Some(fd) = entry.device.shared_memory(entry.mmap_regions[k].0)
-        {
-            match reply.open_backing(fd) {
-                Ok(id) => backing = Some(id),
-                Err(e) => log::warn!(
-                    "passthrough for {}.r{}: {e}",
-                    entry.name,
-                    entry.mmap_regions[k].0
-                ),
-            }
-        }
         let file = Arc::new(OpenFile {
             device,
             subscriber: entry.device.interrupts().subscribe(),
             poll: Mutex::new(None),
-            backing,
         });
         // Register the handle before replying: the client may use it the moment it has it.
-        self.shared.open_files().insert(fh, file.clone());
-        match &file.backing {
-            Some(id) => reply.opened_passthrough(FileHandle(fh), FopenFlags::empty(), id),
-            None => reply.opened(FileHandle(fh), FopenFlags::FOPEN_DIRECT_IO),
+        self.shared.open_files().insert(fh, file);
+        if let Some(k) = mmap
+            && passthrough_allowed
+            && self.shared.passthrough.load(Ordering::Acquire)
+        {
+            // One backing per `D.rN`, shared by all its opens for the mount's lifetime: the
+            // kernel refuses a second backing for an inode while a file of it is open.
+            let mut backing = entry.backings[k]
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if backing.is_none()
+                && let Some(fd) = entry.device.shared_memory(entry.mmap_regions[k].0)
+            {
+                match reply.open_backing(fd) {
+                    Ok(id) => *backing = Some(id),
+                    Err(e) => log::warn!(
+                        "passthrough for {}.r{}: {e}",
+                        entry.name,
+                        entry.mmap_regions[k].0
+                    ),
+                }
+            }
+            if let Some(id) = backing.as_ref() {
+                // Direct I/O keeps reads and writes with the server, which applies the
+                // region's range rules (SPEC.md §6.6); only mappings pass through.
+                return reply.opened_passthrough(FileHandle(fh), FopenFlags::FOPEN_DIRECT_IO, id);
+            }
         }
+        reply.opened(FileHandle(fh), FopenFlags::FOPEN_DIRECT_IO)
     }
 
     fn release(
@@ -834,21 +916,29 @@ impl Filesystem for DeviceFs {
         offset: u64,
         size: u32,
         _flags: OpenFlags,
-        _lock_owner: Option<LockOwner>,
+        lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
+        // Every file here is opened for direct I/O, whose reads carry the caller's lock
+        // owner. A read without one fills the page cache: it comes from a MAP_PRIVATE
+        // mapping, which cannot be coherent with a device. Refused, so the mapping faults
+        // (SIGBUS) instead of reading a page of the description and registers as memory; a
+        // short answer would also make the kernel shrink the file for every client.
+        if lock_owner.is_none() {
+            return reply.error(Errno::EIO);
+        }
         let Some(file) = self.open_file(fh) else {
             return reply.error(Errno::EBADF);
         };
         match self.shared.node(ino) {
             Some(Node::Mmap(i, k)) => {
-                // `D.rN` without passthrough: a window onto the region, clipped at its end.
+                // `D.rN` is a window onto the region with the device file's rules: an
+                // access not entirely inside the region is ENXIO (SPEC.md §6.6), never short.
                 let (_, start, size_r) = self.shared.devices[i].mmap_regions[k];
-                let len = (size as u64).min(size_r.saturating_sub(offset)) as usize;
-                if len == 0 {
-                    return reply.data(&[]);
+                if offset.saturating_add(u64::from(size)) > size_r {
+                    return reply.error(Errno::from_i32(libc::ENXIO));
                 }
-                self.shared.read(&file, start + offset, len, reply)
+                self.shared.read(&file, start + offset, size as usize, reply)
             }
             _ => self.shared.read(&file, offset, size as usize, reply),
         }

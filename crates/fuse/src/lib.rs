@@ -11,6 +11,7 @@
 
 mod bound;
 mod fs;
+mod overflow;
 mod reaper;
 mod teardown;
 
@@ -96,6 +97,15 @@ pub enum ServeError {
         path: PathBuf,
         /// The error.
         source: std::io::Error,
+    },
+    /// The mount was made but its requests are not answered (the server's threads could not
+    /// start: see the reason).
+    #[error("mounted {path} but it does not serve: {why}")]
+    NotServing {
+        /// Mount point.
+        path: PathBuf,
+        /// What the check saw.
+        why: String,
     },
     /// Mounting failed.
     #[error("mounting {path}")]
@@ -191,9 +201,13 @@ pub fn serve(
         MountOption::NoSuid,
         MountOption::NoExec,
     ];
-    // Owner-only needs no allow_other, so it works on a stock /etc/fuse.conf; as root,
-    // fuser then mounts with mount(2) directly, without fusermount3.
-    config.acl = if options.allow_other {
+    // Who may use the mount is decided by each file's mode, which the kernel enforces
+    // (default_permissions): 0600 files in a 0700 directory unless --allow-other. The
+    // allow_other mount option only lets requests from other users reach those checks, so
+    // an fd passed to another user (the broker pattern) polls and fstats like the owner's.
+    // Without root it needs user_allow_other in /etc/fuse.conf; without that, the mount is
+    // the owner's alone and a passed fd can read and write but not poll or fstat.
+    config.acl = if root || options.allow_other || fuse_conf_allows_other() {
         SessionACL::All
     } else {
         SessionACL::Owner
@@ -216,13 +230,29 @@ pub fn serve(
     };
     let reaper = reaper::spawn(&mount, root_fd.as_ref());
     shared.set_notifier(session.notifier());
-    Ok(Server {
+    let server = Server {
         session: Some(session),
         _reaper: reaper,
         mount,
         root_fd,
         connection,
         join_bound: join_bound + Duration::from_secs(1),
+    };
+    // fuser starts its threads after mounting; if it cannot (a low fd or thread limit), the
+    // mount stands but nobody answers. Only a mount that answers counts as serving.
+    if let Err(why) = teardown::serving(&server.mount, server.connection, shared.first_name()) {
+        let path = server.mount.clone();
+        drop(server);
+        return Err(ServeError::NotServing { path, why });
+    }
+    Ok(server)
+}
+
+/// Whether `/etc/fuse.conf` lets users other than root mount with `allow_other`.
+fn fuse_conf_allows_other() -> bool {
+    std::fs::read_to_string("/etc/fuse.conf").is_ok_and(|text| {
+        text.lines()
+            .any(|line| line.split('#').next().unwrap_or("").trim() == "user_allow_other")
     })
 }
 

@@ -74,6 +74,52 @@ pub(crate) fn probe(mount: &Path) -> Liveness {
     }
 }
 
+/// Checks that the mount at `mount` is the one made (FUSE connection `connection`, where
+/// known) and that its server answers: a directory listing within two seconds that holds
+/// `expect` (a device name), when given.
+pub(crate) fn serving(
+    mount: &Path,
+    connection: Option<u64>,
+    expect: Option<&str>,
+) -> Result<(), String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = mount.to_owned();
+    std::thread::Builder::new()
+        .name("devfd-probe".into())
+        .spawn(move || {
+            let names: std::io::Result<Vec<std::ffi::OsString>> = std::fs::read_dir(&path)
+                .and_then(|dir| dir.map(|e| e.map(|e| e.file_name())).collect());
+            let _ = tx.send(names);
+        })
+        .map_err(|e| format!("no thread to check the mount with: {e}"))?;
+    let names = match rx.recv_timeout(Duration::from_secs(2)) {
+        Ok(Ok(names)) => names,
+        Ok(Err(e)) => return Err(format!("listing it fails: {e}")),
+        Err(_) => {
+            return Err(
+                "it does not answer within 2 s (are the server's threads short of file \
+                 descriptors? see ulimit -n and --threads)"
+                    .into(),
+            );
+        }
+    };
+    let ours = match mount_at(mount) {
+        Some(m) => m.fstype.starts_with("fuse") && (connection.is_none() || m.minor == connection),
+        None => false,
+    };
+    if !ours {
+        return Err("the mount went away: the server's threads could not start (see ulimit -n \
+                    and --threads)"
+            .into());
+    }
+    match expect {
+        Some(name) if !names.iter().any(|n| n == name) => {
+            Err(format!("its listing lacks the device {name}"))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// An `O_PATH` descriptor of the root of the mount at `mount`, to name exactly that mount
 /// later (through `/proc/self/fd/N`) even if another is stacked on the same path.
 pub(crate) fn open_mount_root(mount: &Path) -> Option<OwnedFd> {

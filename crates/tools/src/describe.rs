@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use devfd_format::model::{BuildError, DeviceDesc, DtLocation, InterruptDesc, RegionDesc};
+use devfd_format::model::{DtInterruptDesc, BuildError, DeviceDesc, DtLocation, InterruptDesc, RegionDesc};
 use devfd_format::wire::*;
 use devfd_format::{AccessWidths, Bus, Location, PciId, dt_property_from_name, irq_kind_from_name};
 use serde::Deserialize;
@@ -115,6 +115,12 @@ struct DtItem {
     property: Option<String>,
     #[serde(default)]
     index: u32,
+    /// A region's CPU physical address (DT_ADDRESS, version 1.2).
+    address: Option<Size>,
+    /// An interrupt's controller node path (DT_INTERRUPT, version 1.2).
+    parent: Option<String>,
+    /// An interrupt's specifier cells (DT_INTERRUPT, version 1.2).
+    cells: Option<Vec<u32>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -209,11 +215,33 @@ fn dt_location(
             format!("unknown DT property {name:?} (reg, ranges, interrupts)"),
         )
     })?;
-    Ok(Some(DtLocation {
-        path: item.path.clone(),
-        property,
-        index: item.index,
-    }))
+    let mut dt = DtLocation::new(item.path.clone(), property, item.index);
+    let region = default_property == "reg";
+    if let Some(address) = &item.address {
+        if !region {
+            return Err(invalid(what, "dt.address is for regions"));
+        }
+        dt.address = Some(address.bytes(what)?);
+    }
+    match (&item.parent, &item.cells) {
+        (None, None) => {}
+        _ if region => {
+            return Err(invalid(
+                what,
+                "dt.parent and dt.cells are for interrupts",
+            ));
+        }
+        (Some(controller), cells) => {
+            dt.interrupt = Some(DtInterruptDesc {
+                controller: controller.clone(),
+                cells: cells.clone().unwrap_or_default(),
+            });
+        }
+        (None, Some(_)) => {
+            return Err(invalid(what, "dt.cells needs dt.parent"));
+        }
+    }
+    Ok(Some(dt))
 }
 
 const fn align_up(n: u64, to: u64) -> u64 {
@@ -227,6 +255,22 @@ const fn align_up(n: u64, to: u64) -> u64 {
 /// description, in file order, then interrupt control windows on the next page.
 pub fn describe(text: &str) -> Result<DeviceDesc, DescribeError> {
     let file: File = toml::from_str(text)?;
+    // Before any per-item work, which is not linear in the count.
+    if file.regions.len() > MAX_REGIONS {
+        return Err(invalid(
+            "region",
+            format!("{} regions; a description holds at most {MAX_REGIONS}", file.regions.len()),
+        ));
+    }
+    if file.interrupts.len() > MAX_INTERRUPTS {
+        return Err(invalid(
+            "interrupt",
+            format!(
+                "{} interrupts; a description holds at most {MAX_INTERRUPTS}",
+                file.interrupts.len()
+            ),
+        ));
+    }
     let bus = match file.bus.as_str() {
         "pci" => Bus::Pci,
         "platform" => Bus::Platform,

@@ -122,6 +122,9 @@ fn region_line(r: &Region<'_>) -> String {
     if let Some(d) = r.dt() {
         let _ = write!(line, "  {}", d.path);
     }
+    if let Some(a) = r.dt_address() {
+        let _ = write!(line, "  cpu {a:#x}");
+    }
     if let Some(w) = r.access() {
         let _ = write!(line, "  widths {}", widths_text(w));
     }
@@ -163,6 +166,10 @@ fn irq_line(i: &Interrupt<'_>) -> String {
     );
     if let Some(d) = i.dt() {
         let _ = write!(line, "  {} interrupts[{}]", d.path, d.index);
+    }
+    if let Some(x) = i.dt_interrupt() {
+        let cells: Vec<String> = x.cells.map(|c| format!("{c:#x}")).collect();
+        let _ = write!(line, "  parent {} <{}>", x.controller, cells.join(" "));
     }
     if let Some(l) = i.label() {
         let _ = write!(line, "  \"{l}\"");
@@ -274,6 +281,29 @@ fn dt_json(d: Option<devfd_format::DtRef<'_>>) -> Value {
     )
 }
 
+/// A region's `dt`, with the CPU address of DT_ADDRESS (1.2) or null.
+fn region_dt_json(r: &Region<'_>) -> Value {
+    let mut v = dt_json(r.dt());
+    if let Some(o) = v.as_object_mut() {
+        o.insert("address".into(), json!(r.dt_address()));
+    }
+    v
+}
+
+/// An interrupt's `dt`, with the controller and cells of DT_INTERRUPT (1.2) or nulls.
+fn interrupt_dt_json(i: &Interrupt<'_>) -> Value {
+    let mut v = dt_json(i.dt());
+    if let Some(o) = v.as_object_mut() {
+        let x = i.dt_interrupt();
+        o.insert("controller".into(), json!(x.map(|x| x.controller)));
+        o.insert(
+            "cells".into(),
+            json!(x.map(|x| x.cells.collect::<Vec<_>>())),
+        );
+    }
+    v
+}
+
 fn location_json(r: &Region<'_>) -> Value {
     match r.location() {
         Location::None => Value::Null,
@@ -302,7 +332,7 @@ pub fn render_json(d: &Description<'_>) -> Value {
             json!({
                 "index": r.index, "offset": r.offset, "size": r.size,
                 "flags": flag_names(r.flags, REGION_FLAG_NAMES),
-                "location": location_json(&r), "dt": dt_json(r.dt()), "label": r.label(),
+                "location": location_json(&r), "dt": region_dt_json(&r), "label": r.label(),
                 "sparse_mmap": r.sparse_areas().map(|a| a.map(|(o, s)| json!({"offset": o, "size": s})).collect::<Vec<_>>()),
                 "access_widths": r.access_widths().map(|w| w.lengths().collect::<Vec<_>>()),
             })
@@ -314,7 +344,7 @@ pub fn render_json(d: &Description<'_>) -> Value {
             json!({
                 "index": i.index, "count": i.count, "kind": irq_kind_name(i.kind),
                 "flags": flag_names(i.flags, IRQ_FLAG_NAMES),
-                "control_offset": i.control_offset, "dt": dt_json(i.dt()), "label": i.label(),
+                "control_offset": i.control_offset, "dt": interrupt_dt_json(&i), "label": i.label(),
             })
         })
         .collect();

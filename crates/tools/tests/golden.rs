@@ -70,6 +70,20 @@ fn pl031_access_example() {
 }
 
 #[test]
+fn pl031_dt_example() {
+    // What devfd builds from QEMU aarch64 virt's /pl031@9010000 (crates/dtb tests compare).
+    let bytes = example("pl031-dt");
+    let d = parse(&bytes).unwrap();
+    assert_eq!(d.version(), (1, 2), "DT_ADDRESS and DT_INTERRUPT are 1.2 features");
+    let r = d.region(0).unwrap();
+    assert_eq!(r.dt_address(), Some(0x901_0000));
+    let x = d.interrupt(0).unwrap().dt_interrupt().unwrap();
+    assert_eq!(x.controller, "/intc@8000000");
+    assert_eq!(x.cells.collect::<Vec<_>>(), [0, 2, 4]);
+    check("pl031-dt", &bytes);
+}
+
+#[test]
 fn examples_without_access_are_version_1_0() {
     for name in ["edu", "pl031", "nvme-like"] {
         assert_eq!(parse(&example(name)).unwrap().version(), (1, 0), "{name}");
@@ -84,7 +98,7 @@ fn nvme_like_example() {
 #[test]
 fn every_record_type_has_a_golden_vector() {
     let mut seen = std::collections::BTreeSet::new();
-    for name in ["edu", "pl031", "nvme-like", "pl031-access"] {
+    for name in ["edu", "pl031", "nvme-like", "pl031-access", "pl031-dt"] {
         let bytes = std::fs::read(root().join(format!("tests/golden/{name}.bin"))).unwrap();
         let d = parse(&bytes).unwrap();
         for r in d.records() {
@@ -113,6 +127,8 @@ fn every_record_type_has_a_golden_vector() {
         REC_SPARSE_MMAP,
         REC_LABEL,
         REC_ACCESS,
+        REC_DT_ADDRESS,
+        REC_DT_INTERRUPT,
     ];
     for t in all {
         assert!(

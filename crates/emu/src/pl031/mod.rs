@@ -139,11 +139,7 @@ impl Pl031 {
             size: REGISTERS_SIZE,
             flags: REGION_READ | REGION_WRITE,
             location: Default::default(),
-            dt: Some(DtLocation {
-                path: DT_NODE.into(),
-                property: DT_PROP_REG,
-                index: 0,
-            }),
+            dt: Some(DtLocation::new(DT_NODE, DT_PROP_REG, 0)),
             label: Some("registers".into()),
             sparse: None,
             access_widths: AccessWidths::new(WIDTH_4),
@@ -154,11 +150,7 @@ impl Pl031 {
             kind: IRQ_KIND_WIRED,
             flags: IRQ_LEVEL | IRQ_MASKABLE | IRQ_AUTOMASKED,
             control_offset: 0x2000,
-            dt: Some(DtLocation {
-                path: DT_NODE.into(),
-                property: DT_PROP_INTERRUPTS,
-                index: 0,
-            }),
+            dt: Some(DtLocation::new(DT_NODE, DT_PROP_INTERRUPTS, 0)),
             label: Some("alarm".into()),
         });
         d

@@ -79,11 +79,7 @@ pub fn soc(n: u32) -> Input {
             size: 0x1000,
             flags: REGION_READ | REGION_WRITE | REGION_MMAP,
             location: Location::None,
-            dt: Some(DtLocation {
-                path: format!("/soc/block@{i:x}"),
-                property: DT_PROP_REG,
-                index: 0,
-            }),
+            dt: Some(DtLocation::new(format!("/soc/block@{i:x}"), DT_PROP_REG, 0)),
             label: None,
             sparse: None,
             access_widths: None,
@@ -94,11 +90,7 @@ pub fn soc(n: u32) -> Input {
             kind: IRQ_KIND_WIRED,
             flags: IRQ_LEVEL,
             control_offset: controls + u64::from(i) * 16,
-            dt: Some(DtLocation {
-                path: format!("/soc/block@{i:x}"),
-                property: DT_PROP_INTERRUPTS,
-                index: 0,
-            }),
+            dt: Some(DtLocation::new(format!("/soc/block@{i:x}"), DT_PROP_INTERRUPTS, 0)),
             label: None,
         });
     }
