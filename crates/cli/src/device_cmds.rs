@@ -123,15 +123,22 @@ pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
         signal_hook::consts::SIGTERM,
     ])
     .context("installing signal handlers")?;
-    let summaries: Vec<String> = devices
+    let descriptions: Vec<Vec<u8>> = devices.iter().map(|d| d.description().to_vec()).collect();
+    let server = devfd_fuse::serve(names.iter().cloned().zip(devices).collect(), options)?;
+    // The mount point as resolved (a symbolic link is followed to its target).
+    let mount = server.mountpoint().to_owned();
+    let summaries: Vec<String> = descriptions
         .iter()
         .zip(&names)
-        .map(|(d, name)| summary_of(&mount.join(name), d.description()))
+        .map(|(d, name)| summary_of(&mount.join(name), d))
         .collect();
-    let server = devfd_fuse::serve(names.iter().cloned().zip(devices).collect(), options)?;
     // The banner is best effort: a closed stdout must not stop the server.
+    let connection = server
+        .connection()
+        .map(|n| format!(" (FUSE connection {n})"))
+        .unwrap_or_default();
     let mut banner = format!(
-        "devfd: serving {} device(s) at {}\n",
+        "devfd: serving {} device(s) at {}{connection}\n",
         summaries.len(),
         mount.display()
     );

@@ -10,8 +10,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use devfd_device::Device;
 use devfd_sysfs_pci::{
-    AccessOptions, BarKind, PciFunction, Policy, Sysfs, SysfsPciDevice, capability_text,
-    class_name,
+    AccessOptions, BarKind, PciFunction, Policy, Sysfs, SysfsPciDevice, capability_text, class_name,
 };
 use devfd_tools::inspect;
 use serde_json::{Value, json};
@@ -223,7 +222,11 @@ pub fn info(bdf: &str, json: bool) -> Result<ExitCode> {
         out.push_str(&format!(
             "  served without --allow-bar-access the BARs refuse access (EPERM); without \
              --allow-write config space is read-only{}\n",
-            if io { "; I/O BARs take 1, 2 or 4 bytes" } else { "" }
+            if io {
+                "; I/O BARs take 1, 2 or 4 bytes"
+            } else {
+                ""
+            }
         ));
         out
     };

@@ -1320,9 +1320,16 @@ fn a_server_whose_threads_cannot_start_exits_2_without_a_banner() {
         dir.display()
     ));
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
-    assert!(!text(&out.stdout).contains("serving"), "{}", text(&out.stdout));
+    assert!(
+        !text(&out.stdout).contains("serving"),
+        "{}",
+        text(&out.stdout)
+    );
     let err = text(&out.stderr);
-    assert!(err.contains("does not serve") && err.contains("ulimit -n"), "{err}");
+    assert!(
+        err.contains("does not serve") && err.contains("ulimit -n"),
+        "{err}"
+    );
     assert!(!is_mounted(&dir), "the failed server left its mount");
 }
 
@@ -1354,15 +1361,26 @@ fn dump_and_read_stream_their_output_in_bounded_memory() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout).trim(), (0x200_0000 / 16).to_string());
     // A reader that stops early ends the dump quietly and at once.
-    let out = sh(&format!("\"$DEVFD\" dump {mem} ram --length 0x4000000 | head -c 100"));
+    let out = sh(&format!(
+        "\"$DEVFD\" dump {mem} ram --length 0x4000000 | head -c 100"
+    ));
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(out.stdout.len(), 100);
     // Values read before a failure are printed before the error.
     let fault = s.path("fault0").display().to_string();
     let out = devfd(&["read", &fault, "regs", "0", "--width", "8", "--count", "40"]);
     assert_eq!(out.status.code(), Some(2));
-    assert_eq!(text(&out.stdout).lines().count(), 32, "{}", text(&out.stdout));
-    assert!(text(&out.stderr).contains("+0x100"), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).lines().count(),
+        32,
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stderr).contains("+0x100"),
+        "{}",
+        text(&out.stderr)
+    );
     s.stop();
 }
 
@@ -1377,8 +1395,16 @@ fn hostile_description_inputs_are_rejected_early() {
     std::fs::write(&toml, text_in).unwrap();
     let out = devfd(&["build", toml.to_str().unwrap(), "-o", "-"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("at most 1024"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("at most 1024"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = devfd(&["build", "/dev/zero", "-o", "-"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("larger than 4 MiB"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("larger than 4 MiB"),
+        "{}",
+        text(&out.stderr)
+    );
 }

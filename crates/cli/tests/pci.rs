@@ -30,13 +30,29 @@ const STARTUP: Duration = Duration::from_secs(15);
 // ---------------------------------------------------------------------------------------------
 // Helpers: commands, a served mount.
 
+/// `devfd ARGS…` to completion; killed (and the test failed) after 20 s, so a server that
+/// starts where it should have refused cannot hang the test.
 fn devfd(args: &[&str], env: Option<&Path>) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_devfd"));
-    c.args(args).stdin(Stdio::null());
+    c.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     if let Some(root) = env {
         c.env("DEVFD_SYSFS_PCI", root);
     }
-    c.output().expect("devfd runs")
+    let mut child = c.spawn().expect("devfd runs");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            // SAFETY: kill(2) on our own unreaped child.
+            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+            let out = child.wait_with_output().unwrap();
+            panic!("devfd {args:?} still running after 20 s: {out:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().unwrap()
 }
 
 fn devfd_ok(args: &[&str], env: Option<&Path>) -> String {
@@ -218,7 +234,13 @@ struct Lspci {
 
 /// `[size=512K]` → 524288.
 fn lspci_size(line: &str) -> u64 {
-    let s = line.split("[size=").nth(1).unwrap().split(']').next().unwrap();
+    let s = line
+        .split("[size=")
+        .nth(1)
+        .unwrap()
+        .split(']')
+        .next()
+        .unwrap();
     let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: u64 = digits.parse().unwrap();
     n << match unit {
@@ -281,7 +303,11 @@ fn run_lspci() -> BTreeMap<String, Lspci> {
                 let (kind, pf) = if r.contains("I/O ports") {
                     ("io".to_owned(), false)
                 } else {
-                    let k = if r.contains("64-bit") { "mem64" } else { "mem32" };
+                    let k = if r.contains("64-bit") {
+                        "mem64"
+                    } else {
+                        "mem32"
+                    };
                     (k.to_owned(), r.contains(", prefetchable"))
                 };
                 f.regions.push((bar, kind, pf, lspci_size(r)));
@@ -330,7 +356,10 @@ fn machine_functions() -> Vec<String> {
 
 #[test]
 fn ls_pci_json_agrees_with_lspci_and_sysfs_for_every_function() {
-    assert!(is_root(), "run as root: sysfs gives others 64 bytes of config space");
+    assert!(
+        is_root(),
+        "run as root: sysfs gives others 64 bytes of config space"
+    );
     let json: Value = serde_json::from_str(&devfd_ok(&["ls", "--pci", "--json"], None)).unwrap();
     let list = json.as_array().unwrap();
     let lspci = run_lspci();
@@ -338,7 +367,13 @@ fn ls_pci_json_agrees_with_lspci_and_sysfs_for_every_function() {
     let bdfs: Vec<&str> = list.iter().map(|f| f["bdf"].as_str().unwrap()).collect();
     assert_eq!(bdfs, names, "every function, in order");
     let lspci_names: Vec<&String> = lspci.keys().collect();
-    assert_eq!(lspci_names, names.iter().collect::<Vec<_>>(), "lspci lists the same");
+    assert_eq!(
+        lspci_names,
+        names.iter().collect::<Vec<_>>(),
+        "lspci lists the same"
+    );
+    // What was compared, so that a parser that finds nothing cannot pass.
+    let (mut bars, mut caps_seen, mut tables, mut drivers) = (0, 0, 0, 0);
     for f in list {
         let bdf = f["bdf"].as_str().unwrap();
         assert!(f.get("error").is_none(), "{bdf}: {f}");
@@ -354,9 +389,16 @@ fn ls_pci_json_agrees_with_lspci_and_sysfs_for_every_function() {
             ("class", "class"),
             ("revision", "revision"),
         ] {
-            assert_eq!(num(key), sysfs_hex(&dir, file), "{bdf}: {key} vs sysfs {file}");
+            assert_eq!(
+                num(key),
+                sysfs_hex(&dir, file),
+                "{bdf}: {key} vs sysfs {file}"
+            );
         }
-        assert_eq!((num("vendor"), num("device")), (l.vendor.into(), l.device.into()));
+        assert_eq!(
+            (num("vendor"), num("device")),
+            (l.vendor.into(), l.device.into())
+        );
         assert_eq!(num("class") >> 8, u64::from(l.class), "{bdf}: class");
         assert_eq!(num("revision"), u64::from(l.revision.unwrap_or(0)), "{bdf}");
         if let Some((sv, sd)) = l.subsystem {
@@ -385,9 +427,15 @@ fn ls_pci_json_agrees_with_lspci_and_sysfs_for_every_function() {
             })
             .collect();
         assert_eq!(regions, l.regions, "{bdf}: BARs vs lspci");
+        bars += regions.len();
+        caps_seen += l.capabilities.len();
+        drivers += usize::from(driver.is_some());
         let sizes = sysfs_resource_sizes(&dir);
         for (bar, _, _, size) in &regions {
-            assert_eq!(*size, sizes[*bar as usize], "{bdf}: BAR {bar} vs sysfs resource");
+            assert_eq!(
+                *size, sizes[*bar as usize],
+                "{bdf}: BAR {bar} vs sysfs resource"
+            );
         }
         let nonzero: Vec<usize> = (0..6).filter(|&i| sizes[i] != 0).collect();
         let ours: Vec<usize> = regions.iter().map(|r| r.0 as usize).collect();
@@ -427,7 +475,10 @@ fn ls_pci_json_agrees_with_lspci_and_sysfs_for_every_function() {
                 (true, 0x01) => "Advanced Error Reporting",
                 _ => continue,
             };
-            assert!(text.starts_with(prefix), "{bdf}: [{offset:x}] {text} vs id {id:#x}");
+            assert!(
+                text.starts_with(prefix),
+                "{bdf}: [{offset:x}] {text} vs id {id:#x}"
+            );
         }
         // Interrupts: INTx pin and IRQ, MSI and MSI-X counts and tables.
         let irqs = f["interrupts"].as_array().unwrap();
@@ -448,14 +499,17 @@ fn ls_pci_json_agrees_with_lspci_and_sysfs_for_every_function() {
                 let details = l.details[offset].join("\n");
                 let table = format!(
                     "Vector table: BAR={} offset={:08x}",
-                    m["table_bar"], m["table_offset"].as_u64().unwrap()
+                    m["table_bar"],
+                    m["table_offset"].as_u64().unwrap()
                 );
                 let pba = format!(
                     "PBA: BAR={} offset={:08x}",
-                    m["pba_bar"], m["pba_offset"].as_u64().unwrap()
+                    m["pba_bar"],
+                    m["pba_offset"].as_u64().unwrap()
                 );
                 assert!(details.contains(&table), "{bdf}: {table} in {details}");
                 assert!(details.contains(&pba), "{bdf}: {pba} in {details}");
+                tables += 1;
             } else if text.starts_with("MSI:") {
                 let m = irq("msi").unwrap_or_else(|| panic!("{bdf}: no msi in {f}"));
                 assert_eq!(m["count"].as_u64().unwrap(), lspci_count(text), "{bdf}");
@@ -477,6 +531,19 @@ fn ls_pci_json_agrees_with_lspci_and_sysfs_for_every_function() {
             "{bdf}: MSI"
         );
     }
+    eprintln!(
+        "compared {} functions: {bars} BARs, {caps_seen} capabilities, {tables} MSI-X tables, \
+         {drivers} drivers",
+        list.len()
+    );
+    let with_bars = lspci.values().filter(|l| !l.regions.is_empty()).count();
+    let with_caps = lspci
+        .values()
+        .filter(|l| !l.capabilities.is_empty())
+        .count();
+    assert_eq!(bars, lspci.values().map(|l| l.regions.len()).sum::<usize>());
+    assert!(with_bars == 0 || bars > 0, "no BAR compared");
+    assert!(with_caps == 0 || caps_seen > 0, "no capability compared");
 }
 
 #[test]
@@ -503,8 +570,8 @@ fn ls_pci_prints_one_line_per_function_and_info_the_description() {
         let info = devfd_ok(&["info", "--pci", bdf], None);
         assert!(info.contains("devfd 1.0 pci device"), "{info}");
         assert!(info.contains("config"), "{info}");
-        let json: Value = serde_json::from_str(&devfd_ok(&["info", "--pci", bdf, "--json"], None))
-            .unwrap();
+        let json: Value =
+            serde_json::from_str(&devfd_ok(&["info", "--pci", bdf, "--json"], None)).unwrap();
         assert_eq!(json["bus"], "pci");
         assert_eq!(json["pci"]["bdf"], bdf.as_str());
         assert_eq!(json["device"]["label"], bdf.as_str());
@@ -550,6 +617,7 @@ fn config_space_through_serve_equals_sysfs_byte_for_byte() {
         // Read-only: a write never reaches the device (EPERM from the description's flags).
         let config_offset = dev.description().pci_config().unwrap().offset;
         let raw = std::fs::OpenOptions::new()
+            .read(true)
             .write(true)
             .open(s.path(file))
             .unwrap();
@@ -561,7 +629,12 @@ fn config_space_through_serve_equals_sysfs_byte_for_byte() {
                 assert_eq!(r.flags, 0, "{bdf}: BAR {}", r.index);
                 let mut b = [0u8; 4];
                 let err = raw.read_at(&mut b, r.offset).unwrap_err();
-                assert!(matches!(err.raw_os_error(), Some(libc::EPERM | libc::EBADF)));
+                assert_eq!(
+                    err.raw_os_error(),
+                    Some(libc::EPERM),
+                    "{bdf}: BAR {}",
+                    r.index
+                );
             }
         }
     }
@@ -578,12 +651,22 @@ fn serve_refuses_writes_and_bar_access_of_bound_functions_with_ebusy() {
         .into_iter()
         .filter_map(|bdf| sysfs_driver(&Path::new(SYSFS).join(&bdf)).map(|d| (bdf, d)))
         .collect();
-    assert!(!bound.is_empty(), "this machine has no function with a driver bound");
+    assert!(
+        !bound.is_empty(),
+        "this machine has no function with a driver bound"
+    );
     for (bdf, driver) in &bound {
         for flag in ["--allow-write", "--allow-bar-access"] {
             let dir = fresh_dir("refuse");
             let out = devfd(
-                &["serve", "--mount", dir.to_str().unwrap(), "--pci", bdf, flag],
+                &[
+                    "serve",
+                    "--mount",
+                    dir.to_str().unwrap(),
+                    "--pci",
+                    bdf,
+                    flag,
+                ],
                 None,
             );
             let err = String::from_utf8_lossy(&out.stderr);
@@ -591,7 +674,10 @@ fn serve_refuses_writes_and_bar_access_of_bound_functions_with_ebusy() {
             assert!(!is_mounted(&dir));
             let _ = std::fs::remove_dir(&dir);
             assert!(err.contains("EBUSY"), "{err}");
-            assert!(err.contains(&format!("bound to the kernel driver {driver}")), "{err}");
+            assert!(
+                err.contains(&format!("bound to the kernel driver {driver}")),
+                "{err}"
+            );
             assert!(err.contains(flag), "{err}");
         }
     }
@@ -643,10 +729,16 @@ fn fake_tree_ls_json_fields() {
         serde_json::from_str(&devfd_ok(&["ls", "--pci", "--json"], Some(&root))).unwrap();
     let f = &json[0];
     assert_eq!(f["bdf"], "0000:01:00.0");
-    assert_eq!((f["vendor"].as_u64(), f["device"].as_u64()), (Some(0x1234), Some(0x11e8)));
+    assert_eq!(
+        (f["vendor"].as_u64(), f["device"].as_u64()),
+        (Some(0x1234), Some(0x11e8))
+    );
     assert_eq!(f["subsystem_vendor"].as_u64(), Some(0x1af4));
     assert_eq!(f["subsystem_device"].as_u64(), Some(0x1100));
-    assert_eq!((f["class"].as_u64(), f["revision"].as_u64()), (Some(0xff00), Some(0x10)));
+    assert_eq!(
+        (f["class"].as_u64(), f["revision"].as_u64()),
+        (Some(0xff00), Some(0x10))
+    );
     assert_eq!(f["driver"], Value::Null);
     assert_eq!(
         f["regions"][0],
@@ -659,7 +751,12 @@ fn fake_tree_ls_json_fields() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| (i["kind"].as_str().unwrap().to_owned(), i["count"].as_u64().unwrap()))
+        .map(|i| {
+            (
+                i["kind"].as_str().unwrap().to_owned(),
+                i["count"].as_u64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(irqs, [("intx".to_owned(), 1), ("msix".to_owned(), 2)]);
     assert_eq!(f["capabilities"][0]["name"], "MSI-X");
@@ -702,18 +799,35 @@ fn fake_tree_serve_allows_what_the_flags_allow_and_answers_ebusy_once_a_driver_b
         dev.write_u8(config, 0x3c, 9).map_err(busy),
         Err(Some(libc::EBUSY))
     );
-    assert_eq!(dev.read_u32(bar0, 0x20).map_err(busy), Err(Some(libc::EBUSY)));
+    assert_eq!(
+        dev.read_u32(bar0, 0x20).map_err(busy),
+        Err(Some(libc::EBUSY))
+    );
     assert_eq!(dev.read_u8(config, 0x3c).unwrap(), 7);
-    assert!(s.output().contains("kernel driver fake is bound now"), "{}", s.output());
+    assert!(
+        s.output().contains("kernel driver fake is bound now"),
+        "{}",
+        s.output()
+    );
     drop(s);
     // Serving a bound function with a flag is refused outright.
     let out = devfd(
-        &["serve", "--mount", "/nonexistent", "--pci", "01:00.0", "--allow-write"],
+        &[
+            "serve",
+            "--mount",
+            "/nonexistent",
+            "--pci",
+            "01:00.0",
+            "--allow-write",
+        ],
         Some(&root),
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("EBUSY") && err.contains("kernel driver fake"), "{err}");
+    assert!(
+        err.contains("EBUSY") && err.contains("kernel driver fake"),
+        "{err}"
+    );
     // Without flags: served, config read-only, BARs closed; the banner says why.
     std::fs::remove_file(dir.join("driver")).unwrap();
     let s = Served::start("fake-ro", &["--pci", "01:00.0"], Some(&root), &["pci0"]);
@@ -727,8 +841,14 @@ fn fake_tree_serve_allows_what_the_flags_allow_and_answers_ebusy_once_a_driver_b
         Some("config: read-only (needs --allow-write)")
     );
     let banner = s.output();
-    assert!(banner.contains("serve with --allow-write to allow"), "{banner}");
-    assert!(banner.contains("serve with --allow-bar-access to allow"), "{banner}");
+    assert!(
+        banner.contains("serve with --allow-write to allow"),
+        "{banner}"
+    );
+    assert!(
+        banner.contains("serve with --allow-bar-access to allow"),
+        "{banner}"
+    );
     drop(s);
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -210,6 +210,19 @@ pub enum ClientError {
         #[source]
         source: io::Error,
     },
+    /// The server offers region `region` for mapping but cannot hand its memory over: FUSE
+    /// passthrough needs a server with CAP_SYS_ADMIN (root). Reads and writes still work.
+    #[error(
+        "region {region} cannot be mapped: the server cannot pass {} through (FUSE passthrough \
+         needs a server running as root); read and write the region instead",
+        path.display()
+    )]
+    MmapUnavailable {
+        /// Region index.
+        region: u32,
+        /// The `D.rN` file.
+        path: PathBuf,
+    },
     /// A [`crate::Mapping`] access outside the mapping.
     #[error("{len} bytes at offset {offset:#x} do not fit in the mapping ({size:#x} bytes)")]
     OutsideMapping {
@@ -250,6 +263,7 @@ impl ClientError {
             | ClientError::Discovery(source)
             | ClientError::Io { source, .. }
             | ClientError::Map { source, .. } => source.raw_os_error(),
+            ClientError::MmapUnavailable { .. } => Some(libc::ENODEV),
             ClientError::OutOfRange { .. }
             | ClientError::OutsideMapping { .. }
             | ClientError::NoSuchArea { .. } => Some(libc::ENXIO),

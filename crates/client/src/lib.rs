@@ -61,24 +61,35 @@ pub fn list(dir: impl AsRef<Path>) -> Result<Vec<ListEntry>, ClientError> {
         source,
     };
     let mut paths = Vec::new();
+    let mut failed = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(open_err)? {
         let path = entry.map_err(open_err)?.path();
         let is_sibling = path
             .file_name()
             .is_some_and(|n| is_region_file_name(n.as_encoded_bytes()));
-        // A dangling link or a racing unlink is simply not a device file.
-        if !is_sibling && std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
-            paths.push(path);
+        if is_sibling {
+            continue;
+        }
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_file() => paths.push(path),
+            Ok(_) => {}
+            // A dangling link or a racing unlink is simply not a device file.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            // Anything else is listed with its error: a listing never omits silently.
+            Err(source) => failed.push((path.clone(), ClientError::Open { path, source })),
         }
     }
     paths.sort();
-    Ok(paths
+    let mut entries: Vec<ListEntry> = paths
         .into_iter()
         .map(|p| {
             let dev = DeviceFile::open_read_only(&p);
             (p, dev)
         })
-        .collect())
+        .collect();
+    entries.extend(failed.into_iter().map(|(p, e)| (p, Err(e))));
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(entries)
 }
 
 /// Whether a file name is `*.r<digits>`.

@@ -317,7 +317,16 @@ impl DeviceFile {
                 });
             }
         };
-        map(&file, &sibling, off)
+        match map(&file, &sibling, off) {
+            // FUSE answers ENODEV for a file it cannot pass through (SPEC.md §6.5).
+            Err(ClientError::Map { source, .. }) if source.raw_os_error() == Some(libc::ENODEV) => {
+                Err(ClientError::MmapUnavailable {
+                    region: r.index,
+                    path: sibling,
+                })
+            }
+            other => other,
+        }
     }
 }
 

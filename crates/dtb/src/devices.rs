@@ -420,7 +420,9 @@ impl<'a> DeviceTree<'a> {
                 let parent_address = number(chunk, usize::from(cac), pac);
                 let len = number(chunk, usize::from(cac).saturating_add(usize::from(pac)), sc);
                 let child_ok = child.checked_add(len).is_some_and(|e| fits(e, cac));
-                let parent_ok = parent_address.checked_add(len).is_some_and(|e| fits(e, pac));
+                let parent_ok = parent_address
+                    .checked_add(len)
+                    .is_some_and(|e| fits(e, pac));
                 if !child_ok || !parent_ok {
                     let bits = 32u32.saturating_mul(u32::from(if child_ok { pac } else { cac }));
                     let kind = ErrorKind::Overflow {
@@ -501,9 +503,9 @@ impl<'a> DeviceTree<'a> {
             let compatible = self.strings(id, "compatible")?.unwrap_or_default();
             let status = match self.tree.property(id, "status") {
                 None => "okay",
-                Some(p) => p
-                    .string()
-                    .ok_or_else(|| self.err(ErrorKind::BadString { property: "status" }, p.offset, id))?,
+                Some(p) => p.string().ok_or_else(|| {
+                    self.err(ErrorKind::BadString { property: "status" }, p.offset, id)
+                })?,
             };
             let node = DtNode {
                 id,
@@ -532,7 +534,9 @@ impl<'a> DeviceTree<'a> {
             let kind = ErrorKind::ZeroAddressCells { property: "reg" };
             return Err(self.err(kind, p.offset, id));
         }
-        let unit = usize::from(ac).saturating_add(usize::from(sc)).saturating_mul(4);
+        let unit = usize::from(ac)
+            .saturating_add(usize::from(sc))
+            .saturating_mul(4);
         if !p.value.len().is_multiple_of(unit) {
             let kind = ErrorKind::BadLength {
                 property: "reg",
@@ -579,11 +583,7 @@ impl<'a> DeviceTree<'a> {
     /// The node's interrupt parent (Linux's `of_irq_find_parent`): its `interrupt-parent`, else
     /// its tree parent; a node found without `#interrupt-cells` is passed through the same
     /// way. Memoized in `walks`; a chain that comes back to a node it passed is a loop.
-    fn interrupt_parent(
-        &self,
-        id: NodeId,
-        walks: &mut [Walk],
-    ) -> Result<Option<NodeId>, Error> {
+    fn interrupt_parent(&self, id: NodeId, walks: &mut [Walk]) -> Result<Option<NodeId>, Error> {
         let mut chain: Vec<NodeId> = Vec::new();
         let mut cur = id;
         let result = loop {
@@ -686,7 +686,12 @@ impl<'a> DeviceTree<'a> {
                         "phandle + #interrupt-cells {n} of {}",
                         self.tree.path(controller)
                     );
-                    return Err(self.bad_length(p, 4usize.saturating_mul(usize::from(n) + 1), why, id));
+                    return Err(self.bad_length(
+                        p,
+                        4usize.saturating_mul(usize::from(n) + 1),
+                        why,
+                        id,
+                    ));
                 };
                 push(&mut list, controller, spec.to_vec());
                 rest = tail;
@@ -801,8 +806,12 @@ fn map_entry(e: &RangeEntry, a: u128, pci: bool) -> Option<u128> {
             return None;
         }
         let offset = low(a).checked_sub(low(e.child))?;
-        return (offset < e.len).then(|| e.parent.checked_add(offset)).flatten();
+        return (offset < e.len)
+            .then(|| e.parent.checked_add(offset))
+            .flatten();
     }
     let offset = a.checked_sub(e.child)?;
-    (offset < e.len).then(|| e.parent.checked_add(offset)).flatten()
+    (offset < e.len)
+        .then(|| e.parent.checked_add(offset))
+        .flatten()
 }

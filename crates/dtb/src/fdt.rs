@@ -181,8 +181,7 @@ pub(crate) fn header(bytes: &[u8]) -> Result<(Header, Vec<(u64, u64)>), Error> {
                 u64::from(a.1).saturating_add(u64::from(a.2)),
                 u64::from(b.1).saturating_add(u64::from(b.2)),
             );
-            let overlap =
-                a.2 != 0 && b.2 != 0 && u64::from(a.1) < b_end && u64::from(b.1) < a_end;
+            let overlap = a.2 != 0 && b.2 != 0 && u64::from(a.1) < b_end && u64::from(b.1) < a_end;
             if overlap {
                 let (first, second) = if a.1 <= b.1 { (a, b) } else { (b, a) };
                 let kind = ErrorKind::BlocksOverlap {

@@ -82,10 +82,17 @@ fn check_machine(machine: &str) {
             .iter()
             .map(|p| (p.name.to_string(), p.value.to_vec()))
             .collect();
-        assert_eq!(ours, dts.nodes[&path].props, "{machine}: properties of {path}");
+        assert_eq!(
+            ours, dts.nodes[&path].props,
+            "{machine}: properties of {path}"
+        );
         assert_eq!(tree.find(&path), Some(id), "{machine}: find {path}");
     }
-    assert_eq!(tree.reserved(), dts.reserved.as_slice(), "{machine}: /memreserve/");
+    assert_eq!(
+        tree.reserved(),
+        dts.reserved.as_slice(),
+        "{machine}: /memreserve/"
+    );
 
     // 2. The semantics of every node with reg or interrupts.
     let dt = DeviceTree::from_tree(tree.clone()).unwrap_or_else(|e| panic!("{machine}: {e}"));
@@ -120,7 +127,11 @@ fn check_machine(machine: &str) {
         assert_eq!(ours.enabled, status == "okay" || status == "ok", "{what}");
 
         // reg: entries of the parent's #address-cells + #size-cells.
-        let reg = if has_reg { node.cells("reg").unwrap() } else { Vec::new() };
+        let reg = if has_reg {
+            node.cells("reg").unwrap()
+        } else {
+            Vec::new()
+        };
         let (ac, sc) = cells_of(&dts, parent_path(path));
         let entry = (ac + sc) as usize;
         assert_eq!(reg.len() % entry, 0, "{what}: reg");
@@ -162,7 +173,10 @@ fn check_machine(machine: &str) {
         }
     }
     let listed: Vec<String> = dt.nodes().iter().map(|n| n.path.clone()).collect();
-    assert_eq!(listed, expected_paths, "{machine}: nodes with reg or interrupts");
+    assert_eq!(
+        listed, expected_paths,
+        "{machine}: nodes with reg or interrupts"
+    );
 
     // 3. Every device's description is valid and says what the node says.
     let mut devices = 0;
@@ -190,7 +204,12 @@ fn check_machine(machine: &str) {
             assert_eq!(i.dt().unwrap().index, irq.index);
             assert_eq!(i.level(), irq.trigger == Trigger::Level);
         }
-        assert_eq!(d.version(), (1, 2), "{}: DT_ADDRESS/DT_INTERRUPT", node.path);
+        assert_eq!(
+            d.version(),
+            (1, 2),
+            "{}: DT_ADDRESS/DT_INTERRUPT",
+            node.path
+        );
     }
     assert!(devices > 10, "{machine}: only {devices} devices");
     assert_eq!(dt.describe_all().unwrap().len(), devices);
@@ -252,7 +271,10 @@ fn aarch64_virt_pl031_description_is_the_golden_vector() {
     let dt = DeviceTree::parse(&dtb).unwrap();
     let bytes = dt.node("/pl031@9010000").unwrap().build().unwrap();
     let golden = std::fs::read(root_dir().join("tests/golden/pl031-dt.bin")).unwrap();
-    assert_eq!(bytes, golden, "tests/golden/pl031-dt.bin is what devfd builds for virt's PL031");
+    assert_eq!(
+        bytes, golden,
+        "tests/golden/pl031-dt.bin is what devfd builds for virt's PL031"
+    );
 }
 
 #[test]
@@ -296,8 +318,34 @@ fn directory_form_reads_like_the_blob() {
     let from_dir = DeviceTree::parse(&bytes).unwrap();
     let from_blob = DeviceTree::parse(&dtb).unwrap();
     // Directory order is by name; compare by path.
-    let mut a: Vec<_> = from_dir.nodes().iter().map(|n| (n.path.clone(), n.regs.clone(), n.interrupts.iter().map(|i| (i.parent.clone(), i.cells.clone())).collect::<Vec<_>>())).collect();
-    let mut b: Vec<_> = from_blob.nodes().iter().map(|n| (n.path.clone(), n.regs.clone(), n.interrupts.iter().map(|i| (i.parent.clone(), i.cells.clone())).collect::<Vec<_>>())).collect();
+    let mut a: Vec<_> = from_dir
+        .nodes()
+        .iter()
+        .map(|n| {
+            (
+                n.path.clone(),
+                n.regs.clone(),
+                n.interrupts
+                    .iter()
+                    .map(|i| (i.parent.clone(), i.cells.clone()))
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .collect();
+    let mut b: Vec<_> = from_blob
+        .nodes()
+        .iter()
+        .map(|n| {
+            (
+                n.path.clone(),
+                n.regs.clone(),
+                n.interrupts
+                    .iter()
+                    .map(|i| (i.parent.clone(), i.cells.clone()))
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .collect();
     a.sort_by(|x, y| x.0.cmp(&y.0));
     b.sort_by(|x, y| x.0.cmp(&y.0));
     assert_eq!(a, b);

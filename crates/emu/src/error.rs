@@ -29,6 +29,18 @@ pub enum EmuError {
     /// A memory size that is not a whole number of 4 KiB pages, or is 0.
     #[error("memory size {0:#x} is not a non-zero multiple of 4096")]
     BadMemorySize(u64),
+    /// A memory device larger than the machine's RAM, without `overcommit`.
+    #[error(
+        "memory size {size} bytes exceeds this machine's RAM ({ram} bytes); memory devices are \
+         lazily backed, so add overcommit=1 to accept that touching it all may get the server \
+         OOM-killed"
+    )]
+    MemoryOverRam {
+        /// Requested size.
+        size: u64,
+        /// `MemTotal`.
+        ram: u64,
+    },
     /// The description could not be built (a bug, or a size the format cannot hold).
     #[error("cannot build the description")]
     Build(#[from] devfd_format::model::BuildError),
@@ -38,6 +50,15 @@ pub enum EmuError {
     /// The shared memory behind a memory device could not be made.
     #[error(transparent)]
     SharedMemory(#[from] ShmError),
+    /// A device-tree node that does not give a model what it needs (a register block of
+    /// the right size, …).
+    #[error("the node does not suit the {model} model: {why}")]
+    UnsuitableNode {
+        /// The model.
+        model: &'static str,
+        /// What is missing.
+        why: String,
+    },
     /// A device's worker thread could not be started.
     #[error("cannot start the {name} thread")]
     Thread {

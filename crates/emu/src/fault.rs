@@ -186,7 +186,11 @@ impl Faulty {
             std::thread::sleep(Duration::from_micros(delay));
         }
         let start = Instant::now();
-        let mut hang = self.state.hang.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut hang = self
+            .state
+            .hang
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         while let Some(limit) = *hang {
             let wait = match limit {
                 None => Duration::from_secs(3600),
@@ -225,7 +229,9 @@ impl Faulty {
 fn store(regs: &mut [u64], slot: usize, shift: u32, len: usize, value: u64) {
     if let Some(reg) = regs.get_mut(slot) {
         let bits = u32::try_from(len.saturating_mul(8)).unwrap_or(64).min(64);
-        let mask = u64::MAX.checked_shr(64u32.saturating_sub(bits)).unwrap_or(0);
+        let mask = u64::MAX
+            .checked_shr(64u32.saturating_sub(bits))
+            .unwrap_or(0);
         let mask = mask.checked_shl(shift).unwrap_or(0);
         *reg = (*reg & !mask) | (value.checked_shl(shift).unwrap_or(0) & mask);
     }
@@ -302,7 +308,8 @@ mod tests {
     #[test]
     fn registers_store_and_count() {
         let d = Faulty::new(FaultOptions::default()).unwrap();
-        d.write(0, 8, &0x1122_3344_5566_7788u64.to_le_bytes()).unwrap();
+        d.write(0, 8, &0x1122_3344_5566_7788u64.to_le_bytes())
+            .unwrap();
         d.write(0, 9, &[0xaa]).unwrap();
         let mut b = [0u8; 8];
         d.read(0, 8, &mut b).unwrap();
@@ -351,11 +358,13 @@ mod tests {
         let r = p.region(1).unwrap();
         assert_eq!(r.offset + r.size, end);
         // Ending exactly at 2^63 is outside what any server can serve (SPEC.md §4.4).
-        assert!(Faulty::new(FaultOptions {
-            high_end: Some(1 << 63),
-            ..Default::default()
-        })
-        .is_err());
+        assert!(
+            Faulty::new(FaultOptions {
+                high_end: Some(1 << 63),
+                ..Default::default()
+            })
+            .is_err()
+        );
     }
 
     #[test]

@@ -23,12 +23,16 @@ use crate::shm::SharedMemory;
 pub struct MemoryOptions {
     /// Size in bytes: a non-zero multiple of 4096 (the mmap page size, SPEC.md §4.4).
     pub size: u64,
+    /// Accept a size above the machine's RAM. The memory is lazily backed (committed when
+    /// touched), so such a device works until a client touches more than the machine has.
+    pub overcommit: bool,
 }
 
 impl Default for MemoryOptions {
     fn default() -> Self {
         MemoryOptions {
             size: Memory::DEFAULT_SIZE,
+            overcommit: false,
         }
     }
 }
@@ -52,6 +56,12 @@ impl Memory {
         let size = options.size;
         if size == 0 || !size.is_multiple_of(PAGE_SIZE) {
             return Err(EmuError::BadMemorySize(size));
+        }
+        if !options.overcommit
+            && let Some(ram) = ram_bytes()
+            && size > ram
+        {
+            return Err(EmuError::MemoryOverRam { size, ram });
         }
         // Built first: it rejects sizes the format cannot hold before any memory is made.
         let description = Self::device_desc(size).build()?;
@@ -88,6 +98,14 @@ impl Memory {
     pub fn memory(&self) -> &SharedMemory {
         &self.memory
     }
+}
+
+/// The machine's RAM (`MemTotal` of `/proc/meminfo`), if it can be read.
+fn ram_bytes() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
 }
 
 impl Device for Memory {
@@ -133,7 +151,11 @@ mod tests {
     use std::os::unix::fs::FileExt;
 
     fn memory(size: u64) -> Memory {
-        Memory::new(MemoryOptions { size }).unwrap()
+        Memory::new(MemoryOptions {
+            size,
+            ..Default::default()
+        })
+        .unwrap()
     }
 
     /// An independent mapping of the memfd the device hands out, as a client would make.
@@ -163,18 +185,44 @@ mod tests {
     }
 
     #[test]
+    fn more_than_ram_needs_overcommit() {
+        let ram = ram_bytes().expect("/proc/meminfo");
+        let size = (ram * 2).next_multiple_of(PAGE_SIZE);
+        let refused = Memory::new(MemoryOptions {
+            size,
+            overcommit: false,
+        });
+        assert!(
+            matches!(refused, Err(EmuError::MemoryOverRam { size: s, ram: r }) if s == size && r == ram)
+        );
+        // Lazily backed: twice the RAM is made at once, and touching one page commits one.
+        let d = Memory::new(MemoryOptions {
+            size,
+            overcommit: true,
+        })
+        .unwrap();
+        d.write(0, size - 8, &[1; 8]).unwrap();
+    }
+
+    #[test]
     fn sizes_must_be_whole_pages() {
         for size in [0, 1, 4095, 4097, 6144] {
             assert!(
                 matches!(
-                    Memory::new(MemoryOptions { size }),
+                    Memory::new(MemoryOptions {
+                        size,
+                        ..Default::default()
+                    }),
                     Err(EmuError::BadMemorySize(s)) if s == size
                 ),
                 "{size}"
             );
         }
         assert!(matches!(
-            Memory::new(MemoryOptions { size: 1 << 63 }),
+            Memory::new(MemoryOptions {
+                size: 1 << 63,
+                overcommit: true
+            }),
             Err(EmuError::Build(_))
         ));
         assert_eq!(memory(4096).memory().size(), 4096);

@@ -70,13 +70,14 @@ impl SharedMemory {
         // SAFETY: `raw` is a new descriptor that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         let file = File::from(fd);
-        file.set_len(size).map_err(|source| match source.raw_os_error() {
-            Some(libc::EFBIG) => ShmError::OverFileSizeLimit(size),
-            _ => ShmError::System {
-                call: "ftruncate",
-                source,
-            },
-        })?;
+        file.set_len(size)
+            .map_err(|source| match source.raw_os_error() {
+                Some(libc::EFBIG) => ShmError::OverFileSizeLimit(size),
+                _ => ShmError::System {
+                    call: "ftruncate",
+                    source,
+                },
+            })?;
         let fd = OwnedFd::from(file);
         // SAFETY: F_ADD_SEALS on a descriptor we own, with an integer argument.
         if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, SEALS) } < 0 {

@@ -20,7 +20,7 @@ pub const KINDS: [&str; 4] = ["edu", "pl031", "memory", "fault"];
 /// |----------|----------------------------------------------------------------|
 /// | `edu`    | none                                                           |
 /// | `pl031`  | none                                                           |
-/// | `memory` | `size`: bytes, or with a `K`, `M` or `G` suffix (binary); 1M by default |
+/// | `memory` | `size`: bytes, or with a `K`, `M`, `G` or `T` suffix (binary); 1M by default. `overcommit=1`: allow more than the machine's RAM |
 /// | `fault`  | `delay_ms`, `hang_ms` (each access), `hang=1` (until the server stops), `panic=1`, `high_end` (bytes): see [`crate::Faulty`] |
 pub fn from_spec(kind: &str, options: &[(String, String)]) -> Result<Arc<dyn Device>, EmuError> {
     let unknown = |option: &str| EmuError::UnknownOption {
@@ -41,6 +41,7 @@ pub fn from_spec(kind: &str, options: &[(String, String)]) -> Result<Arc<dyn Dev
             for (name, value) in options {
                 match name.as_str() {
                     "size" => memory.size = parse_size(name, value)?,
+                    "overcommit" => memory.overcommit = value == "1",
                     _ => return Err(unknown(name)),
                 }
             }
@@ -106,14 +107,19 @@ pub fn parse_size(option: &str, value: &str) -> Result<u64, EmuError> {
         value: value.into(),
         reason,
     };
-    let (digits, unit) = [('K', 1u64 << 10), ('M', 1 << 20), ('G', 1 << 30)]
-        .into_iter()
-        .find_map(|(suffix, unit)| {
-            value
-                .strip_suffix([suffix, suffix.to_ascii_lowercase()])
-                .map(|digits| (digits, unit))
-        })
-        .unwrap_or((value, 1));
+    let (digits, unit) = [
+        ('K', 1u64 << 10),
+        ('M', 1 << 20),
+        ('G', 1 << 30),
+        ('T', 1 << 40),
+    ]
+    .into_iter()
+    .find_map(|(suffix, unit)| {
+        value
+            .strip_suffix([suffix, suffix.to_ascii_lowercase()])
+            .map(|digits| (digits, unit))
+    })
+    .unwrap_or((value, 1));
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad("expected a number of bytes, optionally with K, M or G"));
     }

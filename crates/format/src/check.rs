@@ -676,7 +676,13 @@ impl Walk {
             }
         }
         self.dt_pairing(record, &seen, ck)?;
-        dt_detail_needs_ref(record, &seen, seen.dt_address, "DT_PATH and DT_INDEX beside DT_ADDRESS", ck)
+        dt_detail_needs_ref(
+            record,
+            &seen,
+            seen.dt_address,
+            "DT_PATH and DT_INDEX beside DT_ADDRESS",
+            ck,
+        )
     }
 
     fn location_sub(
@@ -955,7 +961,13 @@ impl Walk {
             )?;
         }
         self.dt_pairing(record, &seen, ck)?;
-        dt_detail_needs_ref(record, &seen, seen.dt_interrupt, "DT_PATH and DT_INDEX beside DT_INTERRUPT", ck)
+        dt_detail_needs_ref(
+            record,
+            &seen,
+            seen.dt_interrupt,
+            "DT_PATH and DT_INDEX beside DT_INTERRUPT",
+            ck,
+        )
     }
 
     /// A DT_ADDRESS sub-record (version 1.2): the region fits in the 64-bit physical space.
@@ -973,7 +985,10 @@ impl Walk {
         let size = region.size;
         let end = u128::from(address).saturating_add(u128::from(size));
         ck.check(end <= 1u128 << 64, || {
-            sub.error(ErrorKind::DtAddressWraps { address, size }, RECORD_HEADER_LEN)
+            sub.error(
+                ErrorKind::DtAddressWraps { address, size },
+                RECORD_HEADER_LEN,
+            )
         })
     }
 

@@ -260,7 +260,9 @@ pub enum ErrorKind {
         index: u32,
     },
     /// offset + size overflows, or does not end below 2^63 (file offsets are signed).
-    #[error("{what} {index}: offset {offset:#x} + size {size:#x} overflows or does not end below 2^63")]
+    #[error(
+        "{what} {index}: offset {offset:#x} + size {size:#x} overflows or does not end below 2^63"
+    )]
     RangeWraps {
         /// "region" or "interrupt window".
         what: &'static str,

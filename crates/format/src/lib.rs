@@ -46,8 +46,8 @@ pub use types::{
     irq_kind_name, record_type_name,
 };
 pub use view::{
-    Description, Device, DtCells, DtInterrupt, DtRef, FlatEntry, Interrupt, PciId, Records,
-    Region, SparseAreas,
+    Description, Device, DtCells, DtInterrupt, DtRef, FlatEntry, Interrupt, PciId, Records, Region,
+    SparseAreas,
 };
 
 /// Validates `bytes` as a description (SPEC.md §7) and returns a view of it.

@@ -221,7 +221,8 @@ impl DeviceDesc {
     /// The owned form of a validated description (unknown records are not kept).
     pub fn from_description(d: &Description<'_>) -> Self {
         let device = d.device();
-        let dt = |r: Option<crate::DtRef<'_>>| r.map(|r| DtLocation::new(r.path, r.property, r.index));
+        let dt =
+            |r: Option<crate::DtRef<'_>>| r.map(|r| DtLocation::new(r.path, r.property, r.index));
         DeviceDesc {
             bus: d.bus(),
             flags: d.flags(),

@@ -662,7 +662,9 @@ impl<'a> Interrupt<'a> {
         let cells_len = (head.count.get() as usize).checked_mul(4)?;
         let rest = r.content().get(DT_INTERRUPT_BODY_LEN..)?;
         let (cells, path) = rest.split_at_checked(cells_len)?;
-        let path = path.get(..head.path_len.get() as usize)?.strip_suffix(&[0])?;
+        let path = path
+            .get(..head.path_len.get() as usize)?
+            .strip_suffix(&[0])?;
         Some(DtInterrupt {
             controller: core::str::from_utf8(path).ok()?,
             cells: DtCells(cells),

@@ -1762,7 +1762,17 @@ fn dt_address_and_dt_interrupt_valid_and_version_1_2() {
         w.dt("/a", DT_PROP_INTERRUPTS, 0).unwrap();
         w.dt_interrupt("/intc", &[]).unwrap();
     });
-    assert_eq!(parse(&b).unwrap().interrupt(0).unwrap().dt_interrupt().unwrap().cells.len(), 0);
+    assert_eq!(
+        parse(&b)
+            .unwrap()
+            .interrupt(0)
+            .unwrap()
+            .dt_interrupt()
+            .unwrap()
+            .cells
+            .len(),
+        0
+    );
 }
 
 #[test]
@@ -1821,10 +1831,16 @@ fn dt_address_wrong_length_and_duplicate() {
         w.dt_address(1).unwrap();
         w.dt_address(2).unwrap();
     });
-    assert_eq!(reject(&b).kind, ErrorKind::Duplicate { rtype: REC_DT_ADDRESS });
+    assert_eq!(
+        reject(&b).kind,
+        ErrorKind::Duplicate {
+            rtype: REC_DT_ADDRESS
+        }
+    );
     let b = dt_region(|w| {
         w.dt("/a", DT_PROP_REG, 0).unwrap();
-        w.record(REC_DT_ADDRESS, 0, &[1, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0]).unwrap();
+        w.record(REC_DT_ADDRESS, 0, &[1, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0])
+            .unwrap();
     });
     let e = reject(&b);
     assert_eq!(e.kind, ErrorKind::NonZeroPadding);
@@ -1915,7 +1931,12 @@ fn dt_interrupt_too_many_cells() {
 
 #[test]
 fn dt_interrupt_bad_path_len() {
-    for (path_len, body_path) in [(0u32, &b"/i\0"[..]), (1, b"/i\0"), (4097, b"/i\0"), (9, b"/i\0")] {
+    for (path_len, body_path) in [
+        (0u32, &b"/i\0"[..]),
+        (1, b"/i\0"),
+        (4097, b"/i\0"),
+        (9, b"/i\0"),
+    ] {
         let body = dt_interrupt_body(1, path_len, &[5], body_path);
         let b = dt_irq(|w| {
             w.dt("/a", DT_PROP_INTERRUPTS, 0).unwrap();
@@ -1940,7 +1961,13 @@ fn dt_interrupt_path_rules() {
         (b"/ab", ErrorKind::StringNotTerminated, 2),
         (b"/a\0b\0", ErrorKind::StringEmbeddedNul, 0),
         (b"intc\0", ErrorKind::DtPathNotAbsolute, 0),
-        (b"/\xc3\xa9\0", ErrorKind::StringEncoding { what: "printable ASCII" }, 0),
+        (
+            b"/\xc3\xa9\0",
+            ErrorKind::StringEncoding {
+                what: "printable ASCII",
+            },
+            0,
+        ),
     ];
     for (path, kind, byte) in cases {
         let body = dt_interrupt_body(2, path.len() as u32, &[1, 2], path);

@@ -18,24 +18,18 @@ fn dt(property: u32) -> impl Strategy<Value = Option<DtLocation>> {
         proptest::collection::vec(any::<u32>(), 0..=16),
     ));
     proptest::option::of(
-        (
-            "(/[a-z0-9@,._-]{1,12}){1,3}",
-            0u32..8,
-            address,
-            interrupt,
-        )
-            .prop_map(move |(path, index, address, interrupt)| {
+        ("(/[a-z0-9@,._-]{1,12}){1,3}", 0u32..8, address, interrupt).prop_map(
+            move |(path, index, address, interrupt)| {
                 let mut dt = DtLocation::new(path, property, index);
                 if property == DT_PROP_INTERRUPTS {
-                    dt.interrupt = interrupt.map(|(controller, cells)| DtInterruptDesc {
-                        controller,
-                        cells,
-                    });
+                    dt.interrupt =
+                        interrupt.map(|(controller, cells)| DtInterruptDesc { controller, cells });
                 } else {
                     dt.address = address;
                 }
                 dt
-            }),
+            },
+        ),
     )
 }
 

@@ -379,7 +379,9 @@ impl Shared {
                 } else if let Some(result) = read_shared_memory(entry, index, rel, size) {
                     result
                 } else {
-                    let ticket = self.watchdog.begin(file.device, Pending::Data(reply), &entry.wedged);
+                    let ticket =
+                        self.watchdog
+                            .begin(file.device, Pending::Data(reply), &entry.wedged);
                     return self.submit(Work::Read {
                         device: file.device,
                         index,
@@ -637,7 +639,9 @@ impl Shared {
                 if entry.wedged.is_wedged() {
                     Err(AccessError::Device(devfd_device::DeviceError::Failed))
                 } else {
-                    let ticket = self.watchdog.begin(file.device, Pending::Write(reply), &entry.wedged);
+                    let ticket =
+                        self.watchdog
+                            .begin(file.device, Pending::Write(reply), &entry.wedged);
                     return self.submit(Work::Write {
                         device: file.device,
                         index,
@@ -938,7 +942,8 @@ impl Filesystem for DeviceFs {
                 if offset.saturating_add(u64::from(size)) > size_r {
                     return reply.error(Errno::from_i32(libc::ENXIO));
                 }
-                self.shared.read(&file, start + offset, size as usize, reply)
+                self.shared
+                    .read(&file, start + offset, size as usize, reply)
             }
             _ => self.shared.read(&file, offset, size as usize, reply),
         }

@@ -135,6 +135,12 @@ impl Server {
         &self.mount
     }
 
+    /// The FUSE connection number (`/sys/fs/fuse/connections/N`), if known: writing 1 to its
+    /// `abort` file fails every pending request of this mount (SPEC.md §6.8).
+    pub fn connection(&self) -> Option<u64> {
+        self.connection
+    }
+
     /// Unmounts and waits for the FUSE threads to finish.
     ///
     /// The mount is detached and its FUSE connection aborted first: clients that still hold
@@ -188,7 +194,10 @@ pub fn serve(
     if !root && reaper::find_on_path(std::ffi::OsStr::new("fusermount3")).is_none() {
         return Err(ServeError::NoFusermount(mount));
     }
+    // Mount on what the path names (a symbolic link's target), and check and report that.
+    let mount = std::fs::canonicalize(&mount).unwrap_or(mount);
     prepare_mount_point(&mount)?;
+    let mount = std::fs::canonicalize(&mount).unwrap_or(mount);
     let mut config = Config::default();
     // No AutoUnmount: that needs fusermount3 (absent from minimal systems) and allow_other.
     // The reaper started below unmounts after a SIGKILL instead.

@@ -28,7 +28,11 @@ impl Overflow {
     pub(crate) fn run(&self, job: Job) -> Result<(), Job> {
         let mut job = job;
         loop {
-            let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
+            let idle = self
+                .idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop();
             match idle {
                 Some((_, sender)) => match sender.send(job) {
                     Ok(()) => return Ok(()),

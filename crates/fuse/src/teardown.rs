@@ -108,9 +108,11 @@ pub(crate) fn serving(
         None => false,
     };
     if !ours {
-        return Err("the mount went away: the server's threads could not start (see ulimit -n \
+        return Err(
+            "the mount went away: the server's threads could not start (see ulimit -n \
                     and --threads)"
-            .into());
+                .into(),
+        );
     }
     match expect {
         Some(name) if !names.iter().any(|n| n == name) => {

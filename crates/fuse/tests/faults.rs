@@ -106,7 +106,11 @@ fn child() {
             let (path, id, rounds): (&str, u64, u64) =
                 (&args[0], args[1].parse().unwrap(), args[2].parse().unwrap());
             for round in 0..rounds {
-                let f = OpenOptions::new().read(true).write(true).open(path).unwrap();
+                let f = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(path)
+                    .unwrap();
                 // SAFETY: a fresh shared mapping of 4096 bytes of an open file, unmapped below.
                 let p = unsafe {
                     libc::mmap(
@@ -118,7 +122,12 @@ fn child() {
                         0,
                     )
                 };
-                assert_ne!(p, libc::MAP_FAILED, "mmap: {}", std::io::Error::last_os_error());
+                assert_ne!(
+                    p,
+                    libc::MAP_FAILED,
+                    "mmap: {}",
+                    std::io::Error::last_os_error()
+                );
                 let slot = p.cast::<u64>().wrapping_add(id as usize);
                 // SAFETY: slot `id` < 512 lies inside the mapping.
                 unsafe { slot.write_volatile(round + 1) };
@@ -129,7 +138,11 @@ fn child() {
         }
         // Reads a register of a device file and expects success.
         "read" => {
-            let f = OpenOptions::new().read(true).write(true).open(&args[0]).unwrap();
+            let f = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&args[0])
+                .unwrap();
             let mut b = [0u8; 8];
             f.read_at(&mut b, args[1].parse().unwrap()).unwrap();
         }
@@ -174,6 +187,29 @@ fn child() {
             let denied = std::fs::metadata(&args[1]).unwrap_err();
             assert_eq!(denied.raw_os_error(), Some(libc::EACCES), "{denied}");
         }
+        // A mixed load from one of several processes: registers of the fault device, bulk
+        // accesses and a shared mapping of the memory device, each checked as it goes.
+        "mixed" => {
+            let (dir, id, rounds): (&str, u64, u64) =
+                (&args[0], args[1].parse().unwrap(), args[2].parse().unwrap());
+            let dev = devfd_client::DeviceFile::open(Path::new(dir).join("f0")).unwrap();
+            let mem = devfd_client::DeviceFile::open(Path::new(dir).join("mem0")).unwrap();
+            let map = mem.map(0).unwrap();
+            let base = id * 4096;
+            let mut buf = vec![0u8; 512];
+            for i in 0..rounds {
+                let value = (id << 48) | i;
+                dev.write_u64(0, 8 * id, value).unwrap();
+                assert_eq!(dev.read_u64(0, 8 * id).unwrap(), value, "register of {id}");
+                let fill = (i as u8) ^ (id as u8);
+                mem.write_bulk(0, base, &vec![fill; 512]).unwrap();
+                mem.read_bulk(0, base, &mut buf).unwrap();
+                assert!(buf.iter().all(|&b| b == fill), "bulk of {id} round {i}");
+                assert_eq!(map.read_u8(base as usize + 511).unwrap(), fill);
+                map.write_u64(base as usize + 1024, value).unwrap();
+                assert_eq!(mem.read_u64(0, base + 1024).unwrap(), value);
+            }
+        }
         other => panic!("unknown child action {other}"),
     }
     std::process::exit(0);
@@ -183,8 +219,16 @@ fn child() {
 /// kernel refused the second while the first was open (EIO).
 #[test]
 fn mmap_files_admit_many_processes_at_once() {
-    let mem = Memory::new(MemoryOptions { size: 1 << 16 }).unwrap();
-    let m = mount("mmap-many", vec![("mem0", Arc::new(mem))], Duration::from_secs(1));
+    let mem = Memory::new(MemoryOptions {
+        size: 1 << 16,
+        ..Default::default()
+    })
+    .unwrap();
+    let m = mount(
+        "mmap-many",
+        vec![("mem0", Arc::new(mem))],
+        Duration::from_secs(1),
+    );
     let path = m.dir.join("mem0.r0");
     let path = path.to_str().unwrap();
     let children: Vec<Child> = (0..8)
@@ -367,8 +411,16 @@ fn a_region_at_the_end_of_the_offset_space_is_served() {
 /// Defect 6: `D.rN` follows the device file's range rules: no short reads or writes.
 #[test]
 fn mmap_files_refuse_accesses_past_the_region() {
-    let mem = Memory::new(MemoryOptions { size: 8192 }).unwrap();
-    let m = mount("rn-range", vec![("mem0", Arc::new(mem))], Duration::from_secs(1));
+    let mem = Memory::new(MemoryOptions {
+        size: 8192,
+        ..Default::default()
+    })
+    .unwrap();
+    let m = mount(
+        "rn-range",
+        vec![("mem0", Arc::new(mem))],
+        Duration::from_secs(1),
+    );
     let f = open(&m.dir, "mem0.r0");
     assert_eq!(f.metadata().unwrap().len(), 8192);
     let data = [0xabu8; 16];
@@ -440,4 +492,65 @@ fn an_fd_passed_to_another_user_works_like_the_owners() {
     }
     let status = child.status().unwrap();
     assert!(status.success(), "{status}");
+}
+
+/// Defect 7: an access over 1 MiB reaches the server in pieces; the client library checks the
+/// whole access first, so one that runs past the region fails with no effect.
+#[test]
+fn a_large_access_past_a_region_fails_whole_through_the_client() {
+    let size = 4u64 << 20;
+    let mem = Memory::new(MemoryOptions {
+        size,
+        ..Default::default()
+    })
+    .unwrap();
+    let m = mount(
+        "large",
+        vec![("mem0", Arc::new(mem))],
+        Duration::from_secs(1),
+    );
+    let dev = devfd_client::DeviceFile::open(m.dir.join("mem0")).unwrap();
+    let data = vec![0x5au8; 2 << 20];
+    let start = size - (1 << 20);
+    let err = dev.write_bulk(0, start, &data).unwrap_err();
+    assert_eq!(err.errno(), Some(libc::ENXIO), "{err}");
+    let mut back = vec![1u8; 1 << 20];
+    dev.read_bulk(0, start, &mut back).unwrap();
+    assert!(
+        back.iter().all(|&b| b == 0),
+        "the refused write changed memory"
+    );
+    let err = dev
+        .read_bulk(0, start, &mut vec![0u8; 2 << 20])
+        .unwrap_err();
+    assert_eq!(err.errno(), Some(libc::ENXIO), "{err}");
+    // A raw pwrite is split by the kernel: its leading piece may land (SPEC.md §6.1).
+    match open(&m.dir, "mem0").write_at(&data, 0x1000 + start) {
+        Ok(n) => assert!(n <= 1 << 20, "{n}"),
+        Err(e) => assert_eq!(e.raw_os_error(), Some(libc::ENXIO)),
+    }
+}
+
+/// Several client processes at once against registers, bulk memory and shared mappings: no
+/// update is lost or torn.
+#[test]
+fn a_mixed_load_from_several_processes_loses_nothing() {
+    let (d, control) = faulty(FaultOptions::default());
+    let mem = Memory::new(MemoryOptions {
+        size: 1 << 16,
+        ..Default::default()
+    })
+    .unwrap();
+    let m = mount(
+        "mixed",
+        vec![("f0", d), ("mem0", Arc::new(mem))],
+        Duration::from_secs(5),
+    );
+    let dir = m.dir.to_str().unwrap();
+    let rounds = 1500;
+    let children = (0..6)
+        .map(|id| spawn_child("mixed", &[dir, &id.to_string(), &rounds.to_string()]))
+        .collect();
+    wait_ok(children);
+    assert_eq!(control.completed(), 6 * 2 * rounds);
 }

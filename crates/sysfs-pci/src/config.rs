@@ -311,7 +311,9 @@ pub fn walk_capabilities(data: &[u8], header: &Header) -> Result<Capabilities, C
             return Err(fail(ConfigErrorKind::Misaligned { pointer: pointer16 }));
         }
         if p < HEADER_LEN {
-            return Err(fail(ConfigErrorKind::PointsIntoHeader { pointer: pointer16 }));
+            return Err(fail(ConfigErrorKind::PointsIntoHeader {
+                pointer: pointer16,
+            }));
         }
         match visited.get_mut(p / 4) {
             Some(seen) if !*seen => *seen = true,
@@ -671,8 +673,14 @@ mod tests {
         // A capability pointing at itself.
         c[0x41] = 0x40;
         let e = walk(&c).unwrap_err();
-        assert_eq!((e.offset, e.kind), (0x41, ConfigErrorKind::Loop { pointer: 0x40 }));
-        assert!(e.to_string().contains("capability 0x01 (Power Management)"), "{e}");
+        assert_eq!(
+            (e.offset, e.kind),
+            (0x41, ConfigErrorKind::Loop { pointer: 0x40 })
+        );
+        assert!(
+            e.to_string().contains("capability 0x01 (Power Management)"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -693,11 +701,17 @@ mod tests {
     #[test]
     fn a_misaligned_pointer_is_rejected() {
         let e = walk(&space(0x41)).unwrap_err();
-        assert_eq!((e.offset, e.kind), (0x34, ConfigErrorKind::Misaligned { pointer: 0x41 }));
+        assert_eq!(
+            (e.offset, e.kind),
+            (0x34, ConfigErrorKind::Misaligned { pointer: 0x41 })
+        );
         let mut c = space(0x40);
         c[0x40..0x42].copy_from_slice(&[CAP_PM, 0xfe]);
         let e = walk(&c).unwrap_err();
-        assert_eq!((e.offset, e.kind), (0x41, ConfigErrorKind::Misaligned { pointer: 0xfe }));
+        assert_eq!(
+            (e.offset, e.kind),
+            (0x41, ConfigErrorKind::Misaligned { pointer: 0xfe })
+        );
     }
 
     #[test]
@@ -706,13 +720,19 @@ mod tests {
         c[0x80..0x82].copy_from_slice(&[CAP_PM, 0x00]);
         // The capability lies beyond the data: the file ends at 0x70.
         let e = walk(&c[..0x70]).unwrap_err();
-        assert_eq!((e.offset, e.kind), (0x80, ConfigErrorKind::Truncated { len: 0x70 }));
+        assert_eq!(
+            (e.offset, e.kind),
+            (0x80, ConfigErrorKind::Truncated { len: 0x70 })
+        );
         // An MSI-X capability cut in the middle.
         let mut c = space(0x40);
         c[0x40..0x42].copy_from_slice(&[CAP_MSIX, 0x00]);
         let e = walk(&c[..0x46]).unwrap_err();
         assert_eq!(e.cap, Some(CapId::Standard(CAP_MSIX)));
-        assert_eq!((e.offset, e.kind), (0x40, ConfigErrorKind::Truncated { len: 0x46 }));
+        assert_eq!(
+            (e.offset, e.kind),
+            (0x40, ConfigErrorKind::Truncated { len: 0x46 })
+        );
         // What a process without CAP_SYS_ADMIN reads: 64 bytes. The message says so.
         let e = walk(&space(0x40)[..64]).unwrap_err();
         assert_eq!(e.kind, ConfigErrorKind::Truncated { len: 64 });
@@ -793,7 +813,10 @@ mod tests {
         let got: Vec<_> = list.iter().map(|c| (c.offset, c.id, c.version)).collect();
         assert_eq!(got, [(0x100, 1, 1), (0x148, 0xe, 1), (0x158, 0x10, 1)]);
         assert_eq!(list[0].name(), Some("Advanced Error Reporting"));
-        assert!(walk_ext(&c[..256]).unwrap().is_empty(), "a 256-byte space has none");
+        assert!(
+            walk_ext(&c[..256]).unwrap().is_empty(),
+            "a 256-byte space has none"
+        );
     }
 
     #[test]
@@ -831,14 +854,22 @@ mod tests {
         ext(&mut c, 0x148, 0x000e, 0x400);
         let mut short = |at: usize| (at < 0x400).then(|| slice_reader(&c)(at)).flatten();
         let e = walk_extended(4096, &mut short).unwrap_err();
-        assert_eq!((e.offset, e.kind), (0x400, ConfigErrorKind::Truncated { len: 0x400 }));
+        assert_eq!(
+            (e.offset, e.kind),
+            (0x400, ConfigErrorKind::Truncated { len: 0x400 })
+        );
     }
 
     #[test]
     fn the_longest_extended_list_ends() {
         let mut c = vec![0u8; 4096];
         for p in (0x100..0x1000).step_by(4) {
-            ext(&mut c, p, 0x000b, if p == 0xffc { 0 } else { (p + 4) as u16 });
+            ext(
+                &mut c,
+                p,
+                0x000b,
+                if p == 0xffc { 0 } else { (p + 4) as u16 },
+            );
         }
         assert_eq!(walk_ext(&c).unwrap().len(), 960);
         ext(&mut c, 0xffc, 0x000b, 0x100);

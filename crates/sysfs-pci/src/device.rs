@@ -28,9 +28,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use devfd_device::{Device, DeviceError, Interrupts};
 
 use crate::error::{Refused, SysfsError};
-use crate::function::{
-    Address, BarKind, CONFIG_REGION, PciFunction, Policy, ROM_REGION,
-};
+use crate::function::{Address, BarKind, CONFIG_REGION, PciFunction, Policy, ROM_REGION};
 use crate::mmio::Mmio;
 use crate::sysfs::{Sysfs, driver_of, read_full_at};
 

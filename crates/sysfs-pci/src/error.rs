@@ -114,10 +114,9 @@ impl fmt::Display for ConfigError {
                     "capability pointer {pointer:#x} points into the header (below {end})"
                 )
             }
-            ConfigErrorKind::Misaligned { pointer } => write!(
-                f,
-                "capability pointer {pointer:#x} is not a multiple of 4"
-            ),
+            ConfigErrorKind::Misaligned { pointer } => {
+                write!(f, "capability pointer {pointer:#x} is not a multiple of 4")
+            }
             ConfigErrorKind::Loop { pointer } => write!(
                 f,
                 "capability pointer {pointer:#x} loops back to a capability already visited"
@@ -169,10 +168,9 @@ impl fmt::Display for ResourceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "line {} (byte {}): ", self.line, self.offset)?;
         match self.kind {
-            ResourceErrorKind::FieldCount { found } => write!(
-                f,
-                "{found} fields where `start end flags` (3) are expected"
-            ),
+            ResourceErrorKind::FieldCount { found } => {
+                write!(f, "{found} fields where `start end flags` (3) are expected")
+            }
             ResourceErrorKind::NotHex => {
                 f.write_str("a field is not 0x followed by 1 to 16 hexadecimal digits")
             }
@@ -219,8 +217,8 @@ pub enum Refused {
 impl fmt::Display for Refused {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Refused::ConfigWrite => "config space writes (--allow-write)",
-            Refused::BarAccess => "BAR access (--allow-bar-access)",
+            Refused::ConfigWrite => "--allow-write (config space writes)",
+            Refused::BarAccess => "--allow-bar-access (BAR access)",
         })
     }
 }
@@ -328,9 +326,9 @@ impl SysfsError {
             SysfsError::DriverBound { .. } => libc::EBUSY,
             SysfsError::NeedsRoot { .. } => libc::EACCES,
             SysfsError::NoSuchFunction { .. } | SysfsError::NoBarFile { .. } => libc::ENOENT,
-            SysfsError::BadAddress(_)
-            | SysfsError::Analyze { .. }
-            | SysfsError::Build { .. } => libc::EINVAL,
+            SysfsError::BadAddress(_) | SysfsError::Analyze { .. } | SysfsError::Build { .. } => {
+                libc::EINVAL
+            }
             SysfsError::Io { source, .. } | SysfsError::Bar { source, .. } => {
                 source.raw_os_error().unwrap_or(libc::EIO)
             }

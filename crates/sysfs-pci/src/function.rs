@@ -7,18 +7,15 @@ use std::fmt;
 use devfd_format::model::{DeviceDesc, InterruptDesc, RegionDesc};
 use devfd_format::wire::{
     BAR_IO, BAR_MEM64, BAR_PREFETCH, IRQ_AUTOMASKED, IRQ_CONTROL_STRIDE, IRQ_KIND_INTX,
-    IRQ_KIND_MSI, IRQ_KIND_MSIX, IRQ_LEVEL, IRQ_MASKABLE, MAX_FILE_OFFSET, PAGE_SIZE,
-    REGION_READ, REGION_WRITE, WIDTH_1, WIDTH_2, WIDTH_4,
+    IRQ_KIND_MSI, IRQ_KIND_MSIX, IRQ_LEVEL, IRQ_MASKABLE, MAX_FILE_OFFSET, PAGE_SIZE, REGION_READ,
+    REGION_WRITE, WIDTH_1, WIDTH_2, WIDTH_4,
 };
 use devfd_format::{AccessWidths, Bus, Location, PciId};
 
-use crate::config::{
-    self, Capability, EXTENDED_CONFIG_SPACE_LEN, Header, Msi, MsiX,
-};
+use crate::config::{self, Capability, EXTENDED_CONFIG_SPACE_LEN, Header, Msi, MsiX};
 use crate::error::{AnalyzeError, ConfigError, ConfigErrorKind, UNPRIVILEGED_CONFIG_LEN};
 use crate::resource::{
-    IORESOURCE_IO, IORESOURCE_MEM, IORESOURCE_MEM_64, IORESOURCE_PREFETCH, ROM_LINE,
-    parse_resource,
+    IORESOURCE_IO, IORESOURCE_MEM, IORESOURCE_MEM_64, IORESOURCE_PREFETCH, ROM_LINE, parse_resource,
 };
 
 /// A PCI address: domain, bus, device, function.
@@ -39,8 +36,7 @@ impl Address {
     /// `BUS:DEVICE.FUNCTION` (lspci's short form, domain 0). Hexadecimal, either case.
     pub fn parse(text: &str) -> Option<Address> {
         fn hex(s: &str, max_digits: usize) -> Option<u32> {
-            if s.is_empty() || s.len() > max_digits || !s.bytes().all(|b| b.is_ascii_hexdigit())
-            {
+            if s.is_empty() || s.len() > max_digits || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return None;
             }
             u32::from_str_radix(s, 16).ok()
@@ -566,14 +562,26 @@ mod tests {
         let a = Address::parse("0000:00:03.0").unwrap();
         assert_eq!((a.domain, a.bus, a.device, a.function), (0, 0, 3, 0));
         assert_eq!(a.to_string(), "0000:00:03.0");
-        assert_eq!(Address::parse("00:1f.7").unwrap().to_string(), "0000:00:1f.7");
+        assert_eq!(
+            Address::parse("00:1f.7").unwrap().to_string(),
+            "0000:00:1f.7"
+        );
         assert_eq!(
             Address::parse("10000:E1:00.1").unwrap().to_string(),
             "10000:e1:00.1"
         );
         for bad in [
-            "", "0000:00:03", "0000:00:20.0", "0000:00:03.8", "0:0:3.0", "../00:03.0",
-            "0000:00:03.0/", "0000:000:03.0", "00:03.00", "+0:00:03.0", "123456789:00:00.0",
+            "",
+            "0000:00:03",
+            "0000:00:20.0",
+            "0000:00:03.8",
+            "0:0:3.0",
+            "../00:03.0",
+            "0000:00:03.0/",
+            "0000:000:03.0",
+            "00:03.00",
+            "+0:00:03.0",
+            "123456789:00:00.0",
         ] {
             assert_eq!(Address::parse(bad), None, "{bad}");
         }

@@ -49,8 +49,8 @@ mod sysfs;
 pub use class::{base_class_name, class_name};
 pub use device::{AccessOptions, SysfsPciDevice};
 pub use error::{
-    AnalyzeError, CapId, ConfigError, ConfigErrorKind, Refused, ResourceError,
-    ResourceErrorKind, SysfsError, UNPRIVILEGED_CONFIG_LEN,
+    AnalyzeError, CapId, ConfigError, ConfigErrorKind, Refused, ResourceError, ResourceErrorKind,
+    SysfsError, UNPRIVILEGED_CONFIG_LEN,
 };
 pub use function::{
     Address, Bar, BarKind, CONFIG_REGION, INTX_INTERRUPT, Inputs, Intx, MSI_INTERRUPT,

@@ -88,10 +88,7 @@ fn parse_line(line: &[u8], number: usize, line_start: usize) -> Result<Resource,
             continue;
         }
         let Some(slot) = fields.get_mut(found) else {
-            return Err(fail(
-                line_start,
-                ResourceErrorKind::FieldCount { found: 4 },
-            ));
+            return Err(fail(line_start, ResourceErrorKind::FieldCount { found: 4 }));
         };
         *slot = hex(word).ok_or_else(|| fail(at, ResourceErrorKind::NotHex))?;
         found = found.saturating_add(1);
@@ -152,15 +149,29 @@ mod tests {
     #[test]
     fn damage_is_located() {
         let e = parse_resource(b"0x0 0x0 0x0\n0x10 0xf 0x200\n").unwrap_err();
-        assert_eq!((e.line, e.offset, e.kind), (2, 12, ResourceErrorKind::EndBeforeStart));
+        assert_eq!(
+            (e.line, e.offset, e.kind),
+            (2, 12, ResourceErrorKind::EndBeforeStart)
+        );
         let e = parse_resource(b"0x0 0x0\n").unwrap_err();
         assert_eq!(e.kind, ResourceErrorKind::FieldCount { found: 2 });
         let e = parse_resource(b"0x0 0x0 0x0 0x0\n").unwrap_err();
         assert_eq!(e.kind, ResourceErrorKind::FieldCount { found: 4 });
         let e = parse_resource(b"0x0 0x0 0x0\n0x1 zz 0x0\n").unwrap_err();
-        assert_eq!((e.line, e.offset, e.kind), (2, 16, ResourceErrorKind::NotHex));
-        for bad in [&b"0x 0x1 0x0"[..], b"0x+1 0x2 0x0", b"1 2 3", b"0x00000000000000001 0x2 0"] {
-            assert_eq!(parse_resource(bad).unwrap_err().kind, ResourceErrorKind::NotHex);
+        assert_eq!(
+            (e.line, e.offset, e.kind),
+            (2, 16, ResourceErrorKind::NotHex)
+        );
+        for bad in [
+            &b"0x 0x1 0x0"[..],
+            b"0x+1 0x2 0x0",
+            b"1 2 3",
+            b"0x00000000000000001 0x2 0",
+        ] {
+            assert_eq!(
+                parse_resource(bad).unwrap_err().kind,
+                ResourceErrorKind::NotHex
+            );
         }
         let e = parse_resource(b"0x0 0xffffffffffffffff 0x200").unwrap_err();
         assert_eq!(e.kind, ResourceErrorKind::TooLarge);

@@ -129,10 +129,7 @@ impl Sysfs {
         }
         let config_path = dir.join("config");
         let config = File::open(&config_path).map_err(io_error(&config_path))?;
-        let config_size = config
-            .metadata()
-            .map_err(io_error(&config_path))?
-            .len();
+        let config_size = config.metadata().map_err(io_error(&config_path))?.len();
         let mut head = [0u8; CONFIG_SPACE_LEN];
         let want = usize::try_from(config_size)
             .unwrap_or(usize::MAX)

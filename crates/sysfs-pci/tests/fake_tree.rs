@@ -100,7 +100,11 @@ fn unbind(dir: &Path) {
 fn tree(name: &str) -> (Sysfs, PathBuf, Address) {
     let root = fresh(name);
     let dir = function(&root, "0000:00:03.0", &config_space(), RESOURCE);
-    (Sysfs::new(&root), dir, Address::parse("0000:00:03.0").unwrap())
+    (
+        Sysfs::new(&root),
+        dir,
+        Address::parse("0000:00:03.0").unwrap(),
+    )
 }
 
 #[test]
@@ -109,7 +113,10 @@ fn reads_identity_bars_rom_interrupts_and_capabilities() {
     bind(&dir, "virtio-pci");
     let f = sysfs.read(address).unwrap();
     assert_eq!((f.id.vendor, f.id.device), (0x1af4, 0x1041));
-    assert_eq!((f.id.subsystem_vendor, f.id.subsystem_device), (0x1af4, 0x1100));
+    assert_eq!(
+        (f.id.subsystem_vendor, f.id.subsystem_device),
+        (0x1af4, 0x1100)
+    );
     assert_eq!((f.id.class, f.id.revision), (0x02_0000, 1));
     assert_eq!(f.config_size, 4096);
     let bars: Vec<_> = f
@@ -130,9 +137,15 @@ fn reads_identity_bars_rom_interrupts_and_capabilities() {
     let intx = f.intx.unwrap();
     assert_eq!((intx.pin_name(), intx.line, intx.irq), ('A', 11, Some(11)));
     let msi = f.msi.unwrap();
-    assert_eq!((msi.vectors, msi.is_64bit, msi.per_vector_mask), (4, true, true));
+    assert_eq!(
+        (msi.vectors, msi.is_64bit, msi.per_vector_mask),
+        (4, true, true)
+    );
     let msix = f.msix.unwrap();
-    assert_eq!((msix.table_size, msix.table_bar, msix.table_offset), (3, 0, 0x8000));
+    assert_eq!(
+        (msix.table_size, msix.table_bar, msix.table_offset),
+        (3, 0, 0x8000)
+    );
     assert_eq!((msix.pba_bar, msix.pba_offset), (0, 0x48000));
     let caps: Vec<_> = f
         .capabilities
@@ -152,10 +165,7 @@ fn reads_identity_bars_rom_interrupts_and_capabilities() {
     );
     assert_eq!(f.driver.as_deref(), Some("virtio-pci"));
     assert_eq!(f.msi_bus, Some(true));
-    assert_eq!(
-        f.interrupt_counts(),
-        [("intx", 1), ("msi", 4), ("msix", 3)]
-    );
+    assert_eq!(f.interrupt_counts(), [("intx", 1), ("msi", 4), ("msix", 3)]);
 }
 
 #[test]
@@ -176,9 +186,18 @@ fn the_description() {
         }
     );
     assert_eq!(bar0.flags, 0, "no access without --allow-bar-access");
-    assert_eq!(bar0.label(), Some("bar0: no access (needs --allow-bar-access)"));
+    assert_eq!(
+        bar0.label(),
+        Some("bar0: no access (needs --allow-bar-access)")
+    );
     let bar2 = d.pci_bar(2).unwrap();
-    assert_eq!(bar2.location(), Location::PciBar { bar: 2, flags: BAR_IO });
+    assert_eq!(
+        bar2.location(),
+        Location::PciBar {
+            bar: 2,
+            flags: BAR_IO
+        }
+    );
     assert_eq!(bar2.access_widths(), AccessWidths::new(0b0111));
     assert!(d.pci_bar(1).is_none(), "the upper half of BAR0");
     assert_eq!(d.pci_rom().unwrap().size, 256 * 1024);
@@ -232,7 +251,10 @@ fn config_space_reads_equal_the_file_and_writes_are_refused_without_the_flag() {
     assert_eq!(err.errno(), libc::EPERM);
     assert!(matches!(
         map.resolve(config.offset + 4, 2, false),
-        Ok(Target::Region { index: 7, offset: 4 })
+        Ok(Target::Region {
+            index: 7,
+            offset: 4
+        })
     ));
     // And the device refuses too, if called anyway; the file is unchanged.
     assert_eq!(
@@ -241,11 +263,17 @@ fn config_space_reads_equal_the_file_and_writes_are_refused_without_the_flag() {
     );
     // BARs: no access at all.
     let bar0 = parsed.pci_bar(0).unwrap();
-    assert_eq!(map.resolve(bar0.offset, 4, false).unwrap_err().errno(), libc::EPERM);
+    assert_eq!(
+        map.resolve(bar0.offset, 4, false).unwrap_err().errno(),
+        libc::EPERM
+    );
     assert_eq!(dev.read(0, 0, &mut [0; 4]), Err(DeviceError::Unsupported));
     assert_eq!(std::fs::read(dir.join("config")).unwrap(), file);
     let notes = dev.notes().join("\n");
-    assert!(notes.contains("read-only (bound to kernel driver virtio-pci)"), "{notes}");
+    assert!(
+        notes.contains("read-only (bound to kernel driver virtio-pci)"),
+        "{notes}"
+    );
     assert!(notes.contains("delivery needs VFIO"), "{notes}");
 }
 
@@ -300,7 +328,8 @@ fn writes_and_bar_access_when_allowed_and_ebusy_once_a_driver_binds() {
     assert_eq!(std::fs::read(dir.join("config")).unwrap()[0x3c], 5);
     // Memory BAR through the mapping, every width; the bytes land in resource0.
     dev.write(0, 0x10, &0x1122_3344u32.to_le_bytes()).unwrap();
-    dev.write(0, 0x18, &0x0102_0304_0506_0708u64.to_le_bytes()).unwrap();
+    dev.write(0, 0x18, &0x0102_0304_0506_0708u64.to_le_bytes())
+        .unwrap();
     dev.write(0, 0x7_fffe, &[0xaa, 0xbb]).unwrap();
     let mut b = [0u8; 4];
     dev.read(0, 0x10, &mut b).unwrap();
@@ -350,7 +379,10 @@ fn bar_access_needs_the_resource_files() {
         },
     )
     .unwrap_err();
-    assert!(matches!(err, SysfsError::NoBarFile { bar: 3, .. }), "{err:?}");
+    assert!(
+        matches!(err, SysfsError::NoBarFile { bar: 3, .. }),
+        "{err:?}"
+    );
     // Without the flag nothing is opened, so the function serves fine.
     SysfsPciDevice::open(&sysfs, address, AccessOptions::default()).unwrap();
 }
@@ -372,7 +404,13 @@ fn listing_sorts_skips_strangers_and_isolates_damage() {
     let names: Vec<_> = list.iter().map(|(a, _)| a.to_string()).collect();
     assert_eq!(
         names,
-        ["0000:00:02.0", "0000:00:04.0", "0000:00:05.0", "0000:00:06.0", "0000:00:07.0"]
+        [
+            "0000:00:02.0",
+            "0000:00:04.0",
+            "0000:00:05.0",
+            "0000:00:06.0",
+            "0000:00:07.0"
+        ]
     );
     let f = list[0].1.as_ref().unwrap();
     assert_eq!((f.config_size, f.capabilities.len()), (4096, 6));
@@ -396,12 +434,18 @@ fn listing_sorts_skips_strangers_and_isolates_damage() {
     let f = list[2].1.as_ref().unwrap();
     assert_eq!((f.config_size, f.capabilities.len()), (256, 4));
     let e = list[3].1.as_ref().unwrap_err();
-    assert_eq!(chain(e), "0000:00:06.0: the config file is 100 bytes, not 256 or 4096");
+    assert_eq!(
+        chain(e),
+        "0000:00:06.0: the config file is 100 bytes, not 256 or 4096"
+    );
     let e = list[4].1.as_ref().unwrap_err();
     assert!(chain(e).contains("resource file: line 1 (byte 0): the end lies below the start"));
     // Addresses are validated before they become paths.
     let sysfs = Sysfs::new(&root);
-    assert!(matches!(sysfs.find("../../etc"), Err(SysfsError::BadAddress(_))));
+    assert!(matches!(
+        sysfs.find("../../etc"),
+        Err(SysfsError::BadAddress(_))
+    ));
     assert!(matches!(
         sysfs.find("00:09.0"),
         Err(SysfsError::NoSuchFunction { .. })

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeSet;
 
-use devfd_format::model::{DtInterruptDesc, BuildError, DeviceDesc, DtLocation, InterruptDesc, RegionDesc};
+use devfd_format::model::{
+    BuildError, DeviceDesc, DtInterruptDesc, DtLocation, InterruptDesc, RegionDesc,
+};
 use devfd_format::wire::*;
 use devfd_format::{AccessWidths, Bus, Location, PciId, dt_property_from_name, irq_kind_from_name};
 use serde::Deserialize;
@@ -226,10 +228,7 @@ fn dt_location(
     match (&item.parent, &item.cells) {
         (None, None) => {}
         _ if region => {
-            return Err(invalid(
-                what,
-                "dt.parent and dt.cells are for interrupts",
-            ));
+            return Err(invalid(what, "dt.parent and dt.cells are for interrupts"));
         }
         (Some(controller), cells) => {
             dt.interrupt = Some(DtInterruptDesc {
@@ -259,7 +258,10 @@ pub fn describe(text: &str) -> Result<DeviceDesc, DescribeError> {
     if file.regions.len() > MAX_REGIONS {
         return Err(invalid(
             "region",
-            format!("{} regions; a description holds at most {MAX_REGIONS}", file.regions.len()),
+            format!(
+                "{} regions; a description holds at most {MAX_REGIONS}",
+                file.regions.len()
+            ),
         ));
     }
     if file.interrupts.len() > MAX_INTERRUPTS {

@@ -74,7 +74,11 @@ fn pl031_dt_example() {
     // What devfd builds from QEMU aarch64 virt's /pl031@9010000 (crates/dtb tests compare).
     let bytes = example("pl031-dt");
     let d = parse(&bytes).unwrap();
-    assert_eq!(d.version(), (1, 2), "DT_ADDRESS and DT_INTERRUPT are 1.2 features");
+    assert_eq!(
+        d.version(),
+        (1, 2),
+        "DT_ADDRESS and DT_INTERRUPT are 1.2 features"
+    );
     let r = d.region(0).unwrap();
     assert_eq!(r.dt_address(), Some(0x901_0000));
     let x = d.interrupt(0).unwrap().dt_interrupt().unwrap();

@@ -242,7 +242,11 @@ pub fn parse_dts(text: &str) -> Dts {
             continue;
         }
         if let Some(rest) = line.strip_prefix("/memreserve/") {
-            let parts: Vec<&str> = rest.trim().trim_end_matches(';').split_whitespace().collect();
+            let parts: Vec<&str> = rest
+                .trim()
+                .trim_end_matches(';')
+                .split_whitespace()
+                .collect();
             dts.reserved.push((number(parts[0]), number(parts[1])));
             continue;
         }
@@ -263,7 +267,9 @@ pub fn parse_dts(text: &str) -> Dts {
             stack.push(path);
             continue;
         }
-        let line = line.strip_suffix(';').unwrap_or_else(|| panic!("line {raw:?}"));
+        let line = line
+            .strip_suffix(';')
+            .unwrap_or_else(|| panic!("line {raw:?}"));
         let (name, v) = match line.split_once(" = ") {
             Some((n, v)) => (n, value(v)),
             None => (line, Vec::new()),

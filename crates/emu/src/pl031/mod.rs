@@ -89,7 +89,14 @@ impl Pl031 {
 
     /// A powered-on PL031 with its timer thread running.
     pub fn new(options: Pl031Options) -> Result<Self, EmuError> {
-        let description = Self::device_desc().build()?;
+        Self::with_description(options, &Self::device_desc())
+    }
+
+    /// A PL031 with another description, such as one derived from a device-tree node
+    /// ([`crate::dt_model`]): region [`Self::REGISTERS_REGION`] is the register block (at
+    /// least 4 KiB), interrupt [`Self::INTERRUPT`], if present, the match interrupt.
+    pub fn with_description(options: Pl031Options, desc: &DeviceDesc) -> Result<Self, EmuError> {
+        let description = desc.build()?;
         let interrupts = Interrupts::new(&devfd_format::parse(&description)?);
         let now = options.clock.now();
         let shared = Arc::new(Shared {

@@ -90,7 +90,11 @@ pub fn soc(n: u32) -> Input {
             kind: IRQ_KIND_WIRED,
             flags: IRQ_LEVEL,
             control_offset: controls + u64::from(i) * 16,
-            dt: Some(DtLocation::new(format!("/soc/block@{i:x}"), DT_PROP_INTERRUPTS, 0)),
+            dt: Some(DtLocation::new(
+                format!("/soc/block@{i:x}"),
+                DT_PROP_INTERRUPTS,
+                0,
+            )),
             label: None,
         });
     }
