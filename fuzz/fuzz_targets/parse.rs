@@ -15,10 +15,12 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(n, 0, "lint found problems in an accepted description");
             for r in d.regions() {
                 let _ = (r.location(), r.dt(), r.label(), r.sparse_areas().map(|a| a.count()));
+                let _ = r.dt_address();
                 assert!(d.region(r.index).is_some());
             }
             for i in d.interrupts() {
                 let _ = (i.dt(), i.label(), i.vector_control_offset(0));
+                let _ = i.dt_interrupt().map(|x| (x.controller.len(), x.cells.count()));
                 assert!(d.interrupt(i.index).is_some());
             }
             assert_eq!(d.flat().count(), d.flat_len());

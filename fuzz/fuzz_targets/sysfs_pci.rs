@@ -9,9 +9,8 @@
 //! text.
 #![no_main]
 
-use devfd_sysfs_pci::{
-    Address, AnalyzeError, Inputs, Policy, analyze, config, resource,
-};
+use devfd_sysfs_pci::config::{self, Bytes};
+use devfd_sysfs_pci::{Address, AnalyzeError, Inputs, Policy, analyze, resource};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -24,8 +23,8 @@ fuzz_target!(|data: &[u8]| {
     let (space, resource_text) = rest.split_at(len);
 
     // The parsers on their own: every error lies within the input.
-    if let Ok(header) = config::parse_header(space) {
-        match config::walk_capabilities(space, &header) {
+    if let Ok(header) = config::parse_header(&mut Bytes(space)) {
+        match config::walk_capabilities(&mut Bytes(space), &header) {
             Ok(caps) => {
                 assert!(caps.list.len() <= 48);
                 for c in &caps.list {
@@ -35,7 +34,7 @@ fuzz_target!(|data: &[u8]| {
             Err(e) => assert!(e.offset < config::CONFIG_SPACE_LEN, "{e}"),
         }
     }
-    match config::walk_extended(space.len(), &mut config::slice_reader(space)) {
+    match config::walk_extended(&mut Bytes(space), space.len()) {
         Ok(list) => assert!(list.len() <= 960),
         Err(e) => assert!(e.offset < config::EXTENDED_CONFIG_SPACE_LEN, "{e}"),
     }
@@ -50,9 +49,9 @@ fuzz_target!(|data: &[u8]| {
     }
 
     // The whole function, and its description under every policy.
-    let readable = if flags & 2 != 0 { 64 } else { 256 };
+    let readable = if flags & 2 != 0 { 64 } else { space.len() };
+    let readable_space = &space[..space.len().min(readable)];
     let inputs = Inputs {
-        config: &space[..space.len().min(readable)],
         config_size: if flags & 1 != 0 { 4096 } else { 256 },
         resource: resource_text,
         driver: (flags & 4 != 0).then_some("fuzz-driver"),
@@ -61,7 +60,7 @@ fuzz_target!(|data: &[u8]| {
         msi_irqs: None,
     };
     let address = Address::parse("0000:00:03.0").unwrap();
-    let function = match analyze(address, &inputs, &mut config::slice_reader(space)) {
+    let function = match analyze(address, &mut Bytes(readable_space), &inputs) {
         Ok(f) => f,
         Err(AnalyzeError::Config(e)) => {
             assert!(e.offset < config::EXTENDED_CONFIG_SPACE_LEN, "{e}");
@@ -84,7 +83,10 @@ fuzz_target!(|data: &[u8]| {
                 .expect("the description of an analyzed function builds");
             let d = devfd_format::parse(&bytes).expect("and parses");
             assert_eq!(d.pci_id(), Some(function.id));
-            assert_eq!(d.region_count() as usize, function.bars.len() + 1 + usize::from(function.rom.is_some()));
+            assert_eq!(
+                d.region_count() as usize,
+                function.bars.len() + 1 + usize::from(function.rom.is_some())
+            );
         }
     }
 });

@@ -32,6 +32,7 @@ impl IrqDev {
             dt: None,
             label: Some("reg".into()),
             sparse: None,
+            dma_address: None,
             access_widths: None,
         });
         d.interrupts.push(InterruptDesc {

@@ -142,6 +142,27 @@ pub struct ServeArgs {
     /// driver is bound to.
     #[arg(long, requires = "pci")]
     pub allow_bar_access: bool,
+    /// Serve the nodes of this device tree (a DTB file, /sys/firmware/fdt, or a
+    /// /proc/device-tree style directory) that have an emulated model (arm,pl031 RTC,
+    /// arm,pl011 UART), beside any `--device`; the others are skipped with a note. Each
+    /// model's description comes from its node: its reg entries and interrupts.
+    #[arg(long, value_name = "FILE|DIR")]
+    pub dtb: Option<PathBuf>,
+    /// With --dtb: serve only this node (its path; repeat for more). A node without a model
+    /// is then an error.
+    #[arg(long = "node", value_name = "PATH", requires = "dtb")]
+    pub nodes: Vec<String>,
+    /// Serve PCI functions bound to vfio-pci through the kernel's VFIO API (group/container):
+    /// description from what the kernel reports, accesses to the VFIO device, interrupts from
+    /// eventfds, reset. Needs root and an IOMMU.
+    #[arg(long, value_name = "BDF[,BDF...]", value_delimiter = ',')]
+    pub vfio: Vec<String>,
+    /// Give every DMA-capable device a DMA window of this many bytes (`1M`, `64K`): shared
+    /// memory the device reaches at a bus address, served as an mmap region with that address
+    /// (DMA_WINDOW). VFIO devices get it mapped by the IOMMU; the emulated edu's DMA engine
+    /// reaches it.
+    #[arg(long, value_name = "SIZE")]
+    pub dma: Option<String>,
 }
 
 /// Arguments of `devfd ls`.
@@ -156,17 +177,31 @@ pub struct LsArgs {
     /// (address, class, vendor:device, driver, BARs with sizes, interrupts).
     #[arg(long, conflicts_with = "dir")]
     pub pci: bool,
+    /// List the device nodes (nodes with reg or interrupts) of a device tree instead: a DTB
+    /// file, /sys/firmware/fdt, or a /proc/device-tree style directory. One line each: path,
+    /// compatible, status, regs (CPU address + size), interrupts (controller + cells).
+    #[arg(long, value_name = "FILE|DIR", conflicts_with_all = ["dir", "pci"])]
+    pub dtb: Option<PathBuf>,
 }
 
 /// Arguments of `devfd info`.
 #[derive(Debug, Args)]
 pub struct InfoArgs {
     /// The device file.
-    #[arg(required_unless_present_any = ["pci"])]
+    #[arg(required_unless_present_any = ["pci", "vfio"])]
     pub path: Option<PathBuf>,
     /// Show the description devfd builds for a PCI function of this machine (sysfs) instead.
     #[arg(long, value_name = "BDF", conflicts_with = "path")]
     pub pci: Option<String>,
+    /// Show the description devfd builds for a node of this device tree (DTB file,
+    /// /sys/firmware/fdt or /proc/device-tree style directory) instead; PATH is then the
+    /// node's path (`devfd info --dtb virt.dtb /pl031@9010000`).
+    #[arg(long, value_name = "FILE|DIR", conflicts_with = "pci")]
+    pub dtb: Option<PathBuf>,
+    /// Show what the kernel's VFIO API reports for a function bound to vfio-pci (regions with
+    /// their capabilities, irqs) and the description devfd builds from it.
+    #[arg(long, value_name = "BDF", conflicts_with_all = ["path", "pci", "dtb"])]
+    pub vfio: Option<String>,
     /// Print JSON instead of the tree.
     #[arg(long)]
     pub json: bool,

@@ -96,17 +96,42 @@ fn trace_line(e: &TraceEvent<'_>) -> String {
 }
 
 pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
-    let mut devices: Vec<Arc<dyn Device>> = if args.devices.is_empty() && args.pci.is_empty() {
+    let dma = args
+        .dma
+        .as_deref()
+        .map(|size| devfd_emu::parse_size("--dma", size))
+        .transpose()?;
+    let demo = args.devices.is_empty()
+        && args.pci.is_empty()
+        && args.dtb.is_none()
+        && args.vfio.is_empty();
+    let mut devices: Vec<Arc<dyn Device>> = if demo && dma.is_none() {
         devfd_emu::demo_devices().context("creating the demo devices")?
     } else {
-        args.devices
+        let demo_specs = ["edu", "pl031", "memory"].map(String::from);
+        let specs = if demo { &demo_specs[..] } else { &args.devices[..] };
+        specs
             .iter()
-            .map(|spec| devfd_emu::from_spec_str(spec).with_context(|| format!("--device {spec}")))
+            .map(|spec| {
+                // --dma gives the devices with a DMA engine (edu) a window, unless the spec
+                // sizes one itself.
+                let spec = match dma {
+                    Some(size) if spec.split(',').next() == Some("edu") && !spec.contains("dma=") => {
+                        format!("{spec},dma={size}")
+                    }
+                    _ => spec.clone(),
+                };
+                devfd_emu::from_spec_str(&spec).with_context(|| format!("--device {spec}"))
+            })
             .collect::<Result<_>>()?
     };
+    devices.extend(crate::vfio_cmds::serve_devices(&args.vfio, dma)?);
     devices.extend(crate::pci_cmds::serve_devices(args)?);
+    let dtb = crate::dtb_cmds::serve_devices(args)?;
+    devices.extend(dtb.devices());
     let mount = args.mount.clone().unwrap_or_else(default_mount);
     let names = device_names(&devices);
+    dtb.named(&devices, &names);
     let mut options = ServeOptions::new(&mount);
     options.allow_other = args.allow_other;
     options.call_bound = Duration::from_millis(args.bound_ms.max(1));
@@ -262,6 +287,9 @@ fn open(path: &Path) -> Result<DeviceFile> {
 }
 
 pub fn info(args: &InfoArgs) -> Result<ExitCode> {
+    if let Some(bdf) = &args.vfio {
+        return crate::vfio_cmds::info(bdf, args.json);
+    }
     if let Some(bdf) = &args.pci {
         return crate::pci_cmds::info(bdf, args.json);
     }

@@ -3,7 +3,9 @@
 mod args;
 mod commands;
 mod device_cmds;
+mod dtb_cmds;
 mod pci_cmds;
+mod vfio_cmds;
 
 use std::process::ExitCode;
 
@@ -23,7 +25,9 @@ fn main() -> ExitCode {
         Command::Build(a) => commands::build(a),
         Command::Flat(a) => commands::flat(a),
         Command::Serve(a) => device_cmds::serve(a),
+        Command::Ls(a) if a.dtb.is_some() => dtb_cmds::ls(a),
         Command::Ls(a) => device_cmds::ls(a),
+        Command::Info(a) if a.dtb.is_some() => dtb_cmds::info(a),
         Command::Info(a) => device_cmds::info(a),
         Command::Read(a) => device_cmds::read(a),
         Command::Write(a) => device_cmds::write(a),

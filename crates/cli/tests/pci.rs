@@ -852,3 +852,42 @@ fn fake_tree_serve_allows_what_the_flags_allow_and_answers_ebusy_once_a_driver_b
     drop(s);
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// Without CAP_SYS_ADMIN sysfs gives 64 bytes of config space: `ls` still lists identity and
+/// BARs and says what is missing; `info` refuses and says why.
+#[test]
+fn without_root_ls_says_what_is_missing_and_info_refuses() {
+    assert!(is_root(), "the test drops to nobody from root");
+    let as_nobody = |args: &[&str]| {
+        Command::new("setpriv")
+            .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_devfd"))
+            .args(args)
+            .output()
+            .expect("setpriv (util-linux) runs")
+    };
+    let out = as_nobody(&["ls", "--pci"]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.lines().count(), machine_functions().len(), "{text}");
+    let with_caps: Vec<String> = machine_functions()
+        .into_iter()
+        .filter(|b| {
+            let c = std::fs::read(Path::new(SYSFS).join(b).join("config")).unwrap();
+            c[6] & 0x10 != 0
+        })
+        .collect();
+    assert_eq!(
+        text.matches("needs root").count(),
+        with_caps.len(),
+        "{text}"
+    );
+    let bdf = with_caps.first().expect("a function with capabilities");
+    let out = as_nobody(&["info", "--pci", bdf]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("CAP_SYS_ADMIN") && err.contains("run as root"),
+        "{err}"
+    );
+}

@@ -174,6 +174,13 @@ impl DeviceFile {
         self.find_region(|r| matches!(r.location, Location::PciBar { bar: b, .. } if b == bar))
     }
 
+    /// The DMA windows (regions with a DMA_WINDOW bus address, SPEC.md §4.19): memory the
+    /// device reaches by DMA, which a driver maps with [`Self::map`] and addresses with
+    /// [`crate::Mapping::bus_address`].
+    pub fn dma_windows(&self) -> impl Iterator<Item = RegionInfo> + '_ {
+        self.regions().iter().copied().filter(RegionInfo::is_dma_window)
+    }
+
     /// The region that is PCI configuration space.
     pub fn pci_config(&self) -> Option<RegionInfo> {
         self.find_region(|r| r.location == Location::PciConfig)

@@ -38,6 +38,9 @@ pub struct RegionInfo {
     /// bytes; all four unless its description restricts them, SPEC.md §6.2). Memory-like
     /// region: 0 (any length).
     pub access_widths: u8,
+    /// A DMA window's bus (IO virtual) address: the device reaches the region's first byte
+    /// there (DMA_WINDOW, SPEC.md §4.19). `None` for other regions.
+    pub dma_address: Option<u64>,
 }
 
 impl RegionInfo {
@@ -56,7 +59,13 @@ impl RegionInfo {
                 .sparse_areas()
                 .map_or(0, |a| u32::try_from(a.len()).unwrap_or(u32::MAX)),
             access_widths: r.access_widths().map_or(0, |w| w.bits()),
+            dma_address: r.dma_address(),
         }
+    }
+
+    /// Whether the region is a DMA window.
+    pub fn is_dma_window(&self) -> bool {
+        self.dma_address.is_some()
     }
 
     /// Whether a register access of `width` bytes is accepted (always false for widths other

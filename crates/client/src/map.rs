@@ -23,6 +23,8 @@ pub struct Mapping {
     mmap: sys::Mmap,
     region: u32,
     region_offset: u64,
+    /// Bus address of the mapping's first byte, for a DMA window.
+    bus_address: Option<u64>,
 }
 
 macro_rules! mapping_accessors {
@@ -60,6 +62,22 @@ mapping_accessors! {
 }
 
 impl Mapping {
+    /// The bus (IO virtual) address the device reaches byte `offset` of this mapping at, for
+    /// a mapping of a DMA window (SPEC.md §4.19): what a driver programs into the device's DMA
+    /// registers. `None` outside the mapping or for other regions.
+    pub fn bus_address(&self, offset: usize) -> Option<u64> {
+        if offset >= self.len() {
+            return None;
+        }
+        self.bus_address?.checked_add(offset as u64)
+    }
+
+    /// The offset in this mapping of bus address `address`, if the window maps it.
+    pub fn offset_of_bus_address(&self, address: u64) -> Option<usize> {
+        let offset = usize::try_from(address.checked_sub(self.bus_address?)?).ok()?;
+        (offset < self.len()).then_some(offset)
+    }
+
     /// Length of the mapping in bytes.
     pub fn len(&self) -> usize {
         self.mmap.len()
@@ -289,6 +307,7 @@ impl DeviceFile {
                 mmap,
                 region: r.index,
                 region_offset: off,
+                bus_address: r.dma_address.and_then(|a| a.checked_add(off)),
             })
         };
         let mut first = None;

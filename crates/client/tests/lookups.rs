@@ -37,6 +37,7 @@ fn edu_lookups() {
         dt: None,
         sparse_areas: 0,
         access_widths: dev.region(0).unwrap().access_widths,
+        dma_address: None,
     };
     assert_eq!(dev.region(0), Some(bar0));
     assert_eq!(dev.pci_bar(0), Some(bar0));

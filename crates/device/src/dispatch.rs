@@ -208,6 +208,7 @@ mod tests {
             dt: None,
             label: None,
             sparse: None,
+            dma_address: None,
             access_widths: None,
         };
         d.regions

@@ -43,6 +43,13 @@ pub trait Device: Send + Sync {
     /// The device's interrupts (one [`Interrupts`] per device, made from its description).
     fn interrupts(&self) -> &Interrupts;
 
+    /// Masks or unmasks a vector at a client's request (its control window's mask word).
+    /// The default changes [`Self::interrupts`]; a device whose source masks in hardware (a
+    /// VFIO device's INTx) tells the hardware too. `None` if there is no such vector.
+    fn set_irq_mask(&self, index: u32, vector: u32, masked: bool) -> Option<()> {
+        self.interrupts().set_masked(index, vector, masked)
+    }
+
     /// Returns the device to its power-on state.
     fn reset(&self) {}
 

@@ -150,6 +150,7 @@ impl DtNode<'_> {
                 dt: Some(dt),
                 label: reg.label.map(str::to_owned),
                 sparse: None,
+                dma_address: None,
                 access_widths: None,
             });
         }

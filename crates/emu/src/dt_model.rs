@@ -9,9 +9,9 @@
 use std::sync::Arc;
 
 use devfd_device::Device;
+use devfd_format::AccessWidths;
 use devfd_format::model::DeviceDesc;
 use devfd_format::wire::WIDTH_4;
-use devfd_format::AccessWidths;
 
 use crate::pl011::{LineSink, Pl011, Pl011Options};
 use crate::{EmuError, Pl031, Pl031Options};
@@ -25,6 +25,9 @@ pub struct DtModelOptions {
     pub rtc: Option<Pl031Options>,
 }
 
+/// Makes a model's device from a node's description.
+type Make = fn(DeviceDesc, &DtModelOptions) -> Result<Arc<dyn Device>, EmuError>;
+
 /// A model for nodes with one `compatible` string.
 #[derive(Debug, Clone, Copy)]
 pub struct DtModel {
@@ -34,7 +37,7 @@ pub struct DtModel {
     pub kind: &'static str,
     /// The DEVICE label it gives the description (`devfd serve` names the file after it).
     pub label: &'static str,
-    make: fn(DeviceDesc, &DtModelOptions) -> Result<Arc<dyn Device>, EmuError>,
+    make: Make,
 }
 
 impl DtModel {
@@ -127,26 +130,29 @@ fn make_pl011(desc: DeviceDesc, options: &DtModelOptions) -> Result<Arc<dyn Devi
     Ok(Arc::new(Pl011::with_description(options, &desc)?))
 }
 
-/// A sink for [`Pl011Options::output`] that prints `devfd: NAME: LINE` on standard error,
-/// one whole line per write.
+/// A sink for [`Pl011Options::output`] that prints `devfd: NAME: LINE` on standard error
+/// ([`log_line`]).
 pub fn stderr_lines(name: impl Into<String>) -> LineSink {
     let name = name.into();
-    Arc::new(move |line: &[u8]| {
-        use std::io::Write;
-        let text = String::from_utf8_lossy(line);
-        // Control characters other than tab would garble the log; show them escaped.
-        let text: String = text
-            .chars()
-            .flat_map(|c| {
-                if c.is_control() && c != '\t' {
-                    c.escape_default().collect::<Vec<_>>()
-                } else {
-                    vec![c]
-                }
-            })
-            .collect();
-        let _ = writeln!(std::io::stderr().lock(), "devfd: {name}: {text}");
-    })
+    Arc::new(move |line: &[u8]| log_line(&name, line))
+}
+
+/// Prints one transmitted line on standard error as `devfd: NAME: LINE`, in one write, with
+/// invalid UTF-8 replaced and control characters other than tab escaped (they would garble
+/// the log).
+pub fn log_line(name: &str, line: &[u8]) {
+    use std::io::Write;
+    let mut text = format!("devfd: {name}: ");
+    for c in String::from_utf8_lossy(line).chars() {
+        if c.is_control() && c != '\t' {
+            text.extend(c.escape_default());
+        } else {
+            text.push(c);
+        }
+    }
+    text.push('\n');
+    // Never panics on a closed stderr: the UART must not take the server down.
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
 #[cfg(test)]
@@ -171,6 +177,7 @@ mod tests {
             dt: Some(dt),
             label: None,
             sparse: None,
+            dma_address: None,
             access_widths: None,
         });
         d.interrupts.push(InterruptDesc {
@@ -188,7 +195,10 @@ mod tests {
 
     #[test]
     fn lookup_by_most_specific_compatible() {
-        assert_eq!(dt_model(["arm,pl031", "arm,primecell"]).unwrap().kind, "pl031");
+        assert_eq!(
+            dt_model(["arm,pl031", "arm,primecell"]).unwrap().kind,
+            "pl031"
+        );
         assert_eq!(dt_model(["vendor,x", "arm,pl011"]).unwrap().kind, "pl011");
         assert!(dt_model(["arm,primecell"]).is_none());
         assert!(dt_model(["virtio,mmio"]).is_none());
@@ -202,13 +212,19 @@ mod tests {
             ("arm,pl011", "pl011", "uart", WIDTH_1 | WIDTH_2 | WIDTH_4),
         ] {
             let m = dt_model([compat]).unwrap();
-            let dev = m.make(node_desc(&[compat], 0x1000), &Default::default()).unwrap();
+            let dev = m
+                .make(node_desc(&[compat], 0x1000), &Default::default())
+                .unwrap();
             assert_eq!(dev.kind(), kind);
             let d = devfd_format::parse(dev.description()).unwrap();
             assert_eq!(d.device().label(), Some(label));
             let r = d.region(0).unwrap();
             assert_eq!(r.access().map(|w| u32::from(w.bits())), Some(widths));
-            assert_eq!(r.dt_address(), Some(0x900_0000), "the node's detail is kept");
+            assert_eq!(
+                r.dt_address(),
+                Some(0x900_0000),
+                "the node's detail is kept"
+            );
             assert_eq!(r.dt().unwrap().path, "/n@0");
             assert_eq!(d.interrupt(0).unwrap().dt().unwrap().path, "/n@0");
         }

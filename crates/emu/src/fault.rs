@@ -150,6 +150,7 @@ impl Faulty {
             dt: None,
             label: Some(label.into()),
             sparse: None,
+            dma_address: None,
             access_widths: None,
         };
         let mut d = DeviceDesc::new(Bus::Platform);
@@ -213,7 +214,7 @@ impl Faulty {
     }
 
     fn register(&self, region: u32, offset: u64) -> Result<(usize, u32), DeviceError> {
-        let (slot, shift) = (offset / 8, (offset % 8) * 8);
+        let (slot, shift) = (offset / 8, (offset % 8).saturating_mul(8));
         let limit = if region == 0 { 32 } else { 8 };
         if slot >= limit {
             return Err(DeviceError::Unsupported);

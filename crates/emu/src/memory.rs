@@ -89,6 +89,7 @@ impl Memory {
             dt: None,
             label: Some("ram".into()),
             sparse: None,
+            dma_address: None,
             access_widths: None,
         });
         d

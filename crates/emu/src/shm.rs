@@ -131,6 +131,12 @@ impl SharedMemory {
         }
     }
 
+    /// The address of this process's mapping of the memory, for handing it to an IOMMU
+    /// (`VFIO_IOMMU_MAP_DMA`). It stays mapped as long as `self` lives.
+    pub fn address(&self) -> u64 {
+        self.base.as_ptr() as u64
+    }
+
     /// Size in bytes.
     pub fn size(&self) -> u64 {
         self.len as u64

@@ -7,7 +7,7 @@ use devfd_device::Device;
 use std::time::Duration;
 
 use crate::{
-    Edu, EduOptions, EmuError, FaultOptions, Faulty, Memory, MemoryOptions, Pl031, Pl031Options,
+    DmaMemory, Edu, EduOptions, EmuError, FaultOptions, Faulty, Memory, MemoryOptions, Pl031, Pl031Options,
 };
 
 /// The device kinds [`from_spec`] knows.
@@ -18,7 +18,7 @@ pub const KINDS: [&str; 4] = ["edu", "pl031", "memory", "fault"];
 ///
 /// | kind     | options                                                        |
 /// |----------|----------------------------------------------------------------|
-/// | `edu`    | none                                                           |
+/// | `edu`    | `dma`: a DMA window of this size (as `memory`'s `size`) at bus address 1 MiB |
 /// | `pl031`  | none                                                           |
 /// | `memory` | `size`: bytes, or with a `K`, `M`, `G` or `T` suffix (binary); 1M by default. `overcommit=1`: allow more than the machine's RAM |
 /// | `fault`  | `delay_ms`, `hang_ms` (each access), `hang=1` (until the server stops), `panic=1`, `high_end` (bytes): see [`crate::Faulty`] |
@@ -28,10 +28,20 @@ pub fn from_spec(kind: &str, options: &[(String, String)]) -> Result<Arc<dyn Dev
         option: option.into(),
     };
     match kind {
-        "edu" => match options.first() {
-            Some((name, _)) => Err(unknown(name)),
-            None => Ok(Arc::new(Edu::new(EduOptions::default())?)),
-        },
+        "edu" => {
+            let mut edu = EduOptions::default();
+            for (name, value) in options {
+                match name.as_str() {
+                    "dma" => {
+                        let size = parse_size(name, value)?;
+                        let window = DmaMemory::new(size, crate::DEFAULT_BUS_ADDRESS)?;
+                        edu.dma = Some(Arc::new(window));
+                    }
+                    _ => return Err(unknown(name)),
+                }
+            }
+            Ok(Arc::new(Edu::new(edu)?))
+        }
         "pl031" => match options.first() {
             Some((name, _)) => Err(unknown(name)),
             None => Ok(Arc::new(Pl031::new(Pl031Options::default())?)),

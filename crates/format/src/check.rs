@@ -373,6 +373,7 @@ struct Seen {
     access: bool,
     dt_address: bool,
     dt_interrupt: bool,
+    dma_window: bool,
 }
 
 /// DT_ADDRESS and DT_INTERRUPT qualify a DT reference, so they need DT_PATH and DT_INDEX.
@@ -664,6 +665,11 @@ impl Walk {
                 REC_DT_ADDRESS => {
                     if once(&mut seen.dt_address, &sub, ck)? {
                         self.dt_address(&sub, &region, ck)?;
+                    }
+                }
+                REC_DMA_WINDOW => {
+                    if once(&mut seen.dma_window, &sub, ck)? {
+                        self.dma_window(&sub, &region, ck)?;
                     }
                 }
                 _ => self.common_sub(
@@ -987,6 +993,36 @@ impl Walk {
         ck.check(end <= 1u128 << 64, || {
             sub.error(
                 ErrorKind::DtAddressWraps { address, size },
+                RECORD_HEADER_LEN,
+            )
+        })
+    }
+
+    /// A DMA_WINDOW sub-record (version 1.2): only under an mmap region (DMA memory is shared
+    /// memory a client maps), and the window fits in the 64-bit bus address space.
+    fn dma_window(
+        &mut self,
+        sub: &RawRecord<'_>,
+        region: &Region<'_>,
+        ck: &mut Checker<'_>,
+    ) -> Result<(), Error> {
+        self.no_flags(sub, 0, ck)?;
+        if !region.mmappable() {
+            let kind = ErrorKind::Misplaced {
+                rtype: REC_DMA_WINDOW,
+                where_: "under a region without the MMAP flag",
+            };
+            return ck.report(sub.error(kind, 0));
+        }
+        let Some(body) = fixed_leaf(sub, DMA_WINDOW_BODY_LEN, ck)? else {
+            return Ok(());
+        };
+        let address = DmaWindowBody::read_from_prefix(body).map_or(0, |(b, _)| b.bus_address.get());
+        let size = region.size;
+        let end = u128::from(address).saturating_add(u128::from(size));
+        ck.check(end <= 1u128 << 64, || {
+            sub.error(
+                ErrorKind::DmaWindowWraps { address, size },
                 RECORD_HEADER_LEN,
             )
         })

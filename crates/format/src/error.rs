@@ -438,4 +438,13 @@ pub enum ErrorKind {
         /// The parent region's size.
         size: u64,
     },
+    /// A DMA_WINDOW whose bus address plus the region's size runs past 2^64: the device could
+    /// not reach the whole window.
+    #[error("DMA_WINDOW bus address {address:#x} + region size {size:#x} runs past 2^64")]
+    DmaWindowWraps {
+        /// The bus address read.
+        address: u64,
+        /// The parent region's size.
+        size: u64,
+    },
 }

@@ -92,6 +92,9 @@ pub struct RegionDesc {
     /// The access widths of a register-like region (an ACCESS sub-record, version 1.1);
     /// `None` writes no ACCESS: all of 1, 2, 4 and 8 bytes are accepted.
     pub access_widths: Option<AccessWidths>,
+    /// The bus (IO virtual) address of a DMA window region (a DMA_WINDOW sub-record, version
+    /// 1.2); `None` for other regions.
+    pub dma_address: Option<u64>,
 }
 
 /// An owned interrupt.
@@ -181,6 +184,9 @@ impl DeviceDesc {
             if let Some(widths) = r.access_widths {
                 w.access(u32::from(widths.bits()))?;
             }
+            if let Some(address) = r.dma_address {
+                w.dma_window(address)?;
+            }
             w.end(token)?;
         }
         for i in &self.interrupts {
@@ -243,6 +249,7 @@ impl DeviceDesc {
                     }),
                     label: r.label().map(String::from),
                     sparse: r.sparse_areas().map(|a| a.collect()),
+                    dma_address: r.dma_address(),
                     access_widths: r.access(),
                 })
                 .collect(),

@@ -503,6 +503,15 @@ impl<'a> Region<'a> {
         Some(r.body::<DtAddressBody>()?.address.get())
     }
 
+    /// The bus (IO virtual) address of a DMA window region, from its DMA_WINDOW sub-record
+    /// (SPEC.md §4.19, version 1.2): the device reaches the region's first byte there.
+    pub fn dma_address(&self) -> Option<u64> {
+        let r = self
+            .sub_records()
+            .find(|r| r.type_code() == REC_DMA_WINDOW)?;
+        Some(r.body::<DmaWindowBody>()?.bus_address.get())
+    }
+
     /// The widths of the region's ACCESS sub-record, if it has one (SPEC.md §4.16).
     pub fn access(&self) -> Option<AccessWidths> {
         let r = self.sub_records().find(|r| r.type_code() == REC_ACCESS)?;

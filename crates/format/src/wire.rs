@@ -36,7 +36,8 @@ pub const VERSION_MAJOR: u16 = 1;
 /// Newest minor version this crate implements (it reads every minor of [`VERSION_MAJOR`]).
 ///
 /// Writers write the lowest minor version whose features a description uses: 1.1 for an
-/// [`REC_ACCESS`] sub-record, 1.2 for [`REC_DT_ADDRESS`] or [`REC_DT_INTERRUPT`]; every other
+/// [`REC_ACCESS`] sub-record, 1.2 for [`REC_DT_ADDRESS`], [`REC_DT_INTERRUPT`] or
+/// [`REC_DMA_WINDOW`]; every other
 /// description is written as [`VERSION_MINOR_BASELINE`] (SPEC.md §2.2).
 pub const VERSION_MINOR: u16 = 2;
 /// Minor version of a description that uses no feature added after 1.0.
@@ -143,8 +144,11 @@ pub const REC_DT_ADDRESS: u32 = 0x010b;
 /// Under an INTERRUPT with DT_PATH + DT_INDEX (version 1.2): the interrupt controller's node
 /// path and the interrupt specifier cells.
 pub const REC_DT_INTERRUPT: u32 = 0x010c;
+/// Under a REGION with [`REGION_MMAP`] (version 1.2): the region is DMA memory, which the
+/// device reaches at this bus (IO virtual) address.
+pub const REC_DMA_WINDOW: u32 = 0x010d;
 /// The last record type this version defines.
-pub const REC_LAST_KNOWN: u32 = REC_DT_INTERRUPT;
+pub const REC_LAST_KNOWN: u32 = REC_DMA_WINDOW;
 
 // ---------------------------------------------------------------------------------------------
 // Record bodies
@@ -348,6 +352,16 @@ pub struct DtAddressBody {
 /// Size of [`DtAddressBody`].
 pub const DT_ADDRESS_BODY_LEN: usize = 8;
 
+/// Body of a DMA_WINDOW sub-record (version 1.2).
+#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct DmaWindowBody {
+    /// Bus (IO virtual) address at which the device sees the region's first byte.
+    pub bus_address: U64,
+}
+/// Size of [`DmaWindowBody`].
+pub const DMA_WINDOW_BODY_LEN: usize = 8;
+
 /// Fixed leading fields of a DT_INTERRUPT sub-record (version 1.2); `count` little-endian
 /// `u32` specifier cells follow, then the controller's path (`path_len` bytes, NUL included).
 #[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
@@ -434,6 +448,7 @@ const _: () = {
     assert!(core::mem::size_of::<SparseArea>() == SPARSE_AREA_LEN);
     assert!(core::mem::size_of::<AccessBody>() == ACCESS_BODY_LEN);
     assert!(core::mem::size_of::<DtAddressBody>() == DT_ADDRESS_BODY_LEN);
+    assert!(core::mem::size_of::<DmaWindowBody>() == DMA_WINDOW_BODY_LEN);
     assert!(core::mem::size_of::<DtInterruptBody>() == DT_INTERRUPT_BODY_LEN);
     assert!(core::mem::size_of::<FlatEntryRaw>() == FLAT_ENTRY_LEN);
     // Bodies of records that carry sub-records end at ≡ 4 (mod 8) so children start there too.

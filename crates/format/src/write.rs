@@ -166,7 +166,7 @@ impl Writer {
         // SPEC.md §2.2: the lowest minor version whose features the description uses.
         let minor = match code {
             REC_ACCESS => 1,
-            REC_DT_ADDRESS | REC_DT_INTERRUPT => 2,
+            REC_DT_ADDRESS | REC_DT_INTERRUPT | REC_DMA_WINDOW => 2,
             _ => VERSION_MINOR_BASELINE,
         };
         self.minor = self.minor.max(minor);
@@ -360,6 +360,15 @@ impl Writer {
             widths: widths.into(),
         };
         self.sub(REC_ACCESS, 0, body.as_bytes())
+    }
+
+    /// Writes a DMA_WINDOW sub-record (version 1.2) under an mmap region: the region is DMA
+    /// memory the device reaches at `bus_address`. The description is then version 1.2.
+    pub fn dma_window(&mut self, bus_address: u64) -> Result<(), WriteError> {
+        let body = DmaWindowBody {
+            bus_address: bus_address.into(),
+        };
+        self.sub(REC_DMA_WINDOW, 0, body.as_bytes())
     }
 
     /// Writes a DT_ADDRESS sub-record (version 1.2): the CPU physical address of the region's

@@ -26,6 +26,7 @@ pub fn edu() -> DeviceDesc {
         dt: None,
         label: Some("bar0".into()),
         sparse: None,
+        dma_address: None,
         access_widths: None,
     });
     d.regions.push(RegionDesc {
@@ -37,6 +38,7 @@ pub fn edu() -> DeviceDesc {
         dt: None,
         label: None,
         sparse: None,
+        dma_address: None,
         access_widths: None,
     });
     d.interrupts.push(InterruptDesc {
@@ -73,6 +75,7 @@ pub fn pl031() -> DeviceDesc {
         dt: Some(DtLocation::new("/pl031@9010000", DT_PROP_REG, 0)),
         label: None,
         sparse: None,
+        dma_address: None,
         access_widths: None,
     });
     d.interrupts.push(InterruptDesc {

@@ -166,6 +166,7 @@ fn assemble(
             dt: s.dt,
             label: s.label,
             sparse,
+            dma_address: None,
             access_widths: AccessWidths::new(s.widths).filter(|_| !mmap),
         });
         next = offset + size.div_ceil(PAGE_SIZE) * PAGE_SIZE;

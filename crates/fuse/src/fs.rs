@@ -626,10 +626,7 @@ impl Shared {
                 let value = u64::from(u32::from_le_bytes(data.try_into().unwrap_or([0xff; 4])));
                 match (field, value) {
                     (ControlField::Mask, 0 | 1) => {
-                        entry
-                            .device
-                            .interrupts()
-                            .set_masked(index, vector, value == 1);
+                        entry.device.set_irq_mask(index, vector, value == 1);
                         Ok(())
                     }
                     _ => Err(AccessError::BadValue(value)),

@@ -16,10 +16,13 @@ pub(crate) type Job = Box<dyn FnOnce() + Send>;
 /// How long an idle thread waits for work before it exits.
 const IDLE: Duration = Duration::from_secs(10);
 
+/// Idle threads (by id), each waiting on its own channel.
+type IdleList = Mutex<Vec<(u64, Sender<Job>)>>;
+
 /// Idle threads, each waiting on its own channel.
 #[derive(Default)]
 pub(crate) struct Overflow {
-    idle: Arc<Mutex<Vec<(u64, Sender<Job>)>>>,
+    idle: Arc<IdleList>,
     next: std::sync::atomic::AtomicU64,
 }
 
@@ -71,7 +74,7 @@ impl Overflow {
 /// Offers the thread for more jobs until it has been idle for [`IDLE`].
 fn worker(
     id: u64,
-    idle: &Mutex<Vec<(u64, Sender<Job>)>>,
+    idle: &IdleList,
     sender: &Sender<Job>,
     receiver: &Receiver<Job>,
 ) {

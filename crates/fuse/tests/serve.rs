@@ -42,6 +42,7 @@ fn region(index: u32, offset: u64, size: u64, flags: u32) -> RegionDesc {
         dt: None,
         label: None,
         sparse: None,
+        dma_address: None,
         access_widths: None,
     }
 }

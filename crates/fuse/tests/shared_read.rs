@@ -38,6 +38,7 @@ impl Shm {
             dt: None,
             label: None,
             sparse: None,
+            dma_address: None,
             access_widths: None,
         });
         let desc = d.build().unwrap();

@@ -134,11 +134,47 @@ fn plus(at: usize, n: usize) -> usize {
     at.saturating_add(n)
 }
 
-/// Parses the 64-byte header at the start of `data`.
-pub fn parse_header(data: &[u8]) -> Result<Header, ConfigError> {
-    if data.len() < HEADER_LEN {
-        return Err(truncated(data.len(), data.len(), None));
+/// Configuration space to parse, read on demand: the parsers ask only for the bytes they
+/// use (the header, then each capability), because every configuration read can be slow (a
+/// VM exit, a bus transaction), and sysfs makes one per dword asked for.
+pub trait ConfigRead {
+    /// Fills `buf` with the bytes at `offset`, or fails with where the readable data ends
+    /// (at or before `offset + buf.len()`; `buf` is then unspecified).
+    fn read_at(&mut self, offset: usize, buf: &mut [u8]) -> Result<(), usize>;
+}
+
+/// Configuration space held in memory (a dump, a test, the fuzzer); it ends where the slice
+/// does.
+#[derive(Debug, Clone, Copy)]
+pub struct Bytes<'a>(pub &'a [u8]);
+
+impl ConfigRead for Bytes<'_> {
+    fn read_at(&mut self, offset: usize, buf: &mut [u8]) -> Result<(), usize> {
+        let src = offset
+            .checked_add(buf.len())
+            .and_then(|end| self.0.get(offset..end))
+            .ok_or(self.0.len())?;
+        buf.copy_from_slice(src);
+        Ok(())
     }
+}
+
+/// Reads `buf.len()` bytes at `at`, or the located error of data that ends before them.
+fn fetch(
+    src: &mut dyn ConfigRead,
+    at: usize,
+    buf: &mut [u8],
+    cap: Option<CapId>,
+) -> Result<(), ConfigError> {
+    src.read_at(at, buf).map_err(|end| truncated(at, end, cap))
+}
+
+/// Reads and parses the 64-byte header (one read of 64 bytes).
+pub fn parse_header(src: &mut dyn ConfigRead) -> Result<Header, ConfigError> {
+    let mut head = [0u8; HEADER_LEN];
+    src.read_at(0, &mut head)
+        .map_err(|end| truncated(end, end, None))?;
+    let data = &head[..];
     let status = word(data, STATUS, None)?;
     let raw_type = byte(data, HEADER_TYPE, None)?;
     let header_type = raw_type & 0x7f;
@@ -169,10 +205,16 @@ pub fn parse_header(data: &[u8]) -> Result<Header, ConfigError> {
         ),
         // A CardBus bridge keeps them past the 64-byte header; an unprivileged read of
         // sysfs does not reach them.
-        HEADER_TYPE_CARDBUS => (
-            word(data, CARDBUS_SUBSYSTEM_VENDOR_ID, None).unwrap_or(0),
-            word(data, plus(CARDBUS_SUBSYSTEM_VENDOR_ID, 2), None).unwrap_or(0),
-        ),
+        HEADER_TYPE_CARDBUS => {
+            let mut ids = [0u8; 4];
+            match src.read_at(CARDBUS_SUBSYSTEM_VENDOR_ID, &mut ids) {
+                Ok(()) => (
+                    u16::from_le_bytes([ids[0], ids[1]]),
+                    u16::from_le_bytes([ids[2], ids[3]]),
+                ),
+                Err(_) => (0, 0),
+            }
+        }
         _ => (0, 0),
     };
     let rom_register = match rom_at {
@@ -286,12 +328,19 @@ fn reserved(at: usize, cap: CapId, field: &'static str, value: u32) -> ConfigErr
     }
 }
 
-/// Walks the standard capability list of `data` (at least the header; normally 256 bytes).
+/// The longest capability body devfd decodes: a 64-bit MSI with per-vector masking.
+const MAX_CAP_LEN: usize = 24;
+
+/// Walks the standard capability list (0x40–0xff), reading each capability once: its
+/// header, and the whole body of the ones devfd decodes (MSI, MSI-X, SSVID, PCI Express).
 ///
 /// Errors are located at the pointer byte that is bad (0x34, or a capability's next pointer
-/// at +1) and name the capability holding it; a capability that `data` ends in is located
-/// at its start (or the field that is cut), with the length of `data`.
-pub fn walk_capabilities(data: &[u8], header: &Header) -> Result<Capabilities, ConfigError> {
+/// at +1) and name the capability holding it; a capability the data ends in is located at
+/// its start (or the field that is cut), with where the data ends.
+pub fn walk_capabilities(
+    src: &mut dyn ConfigRead,
+    header: &Header,
+) -> Result<Capabilities, ConfigError> {
     let mut caps = Capabilities::default();
     let Some((mut at, mut pointer)) = header.cap_pointer else {
         return Ok(caps);
@@ -319,12 +368,15 @@ pub fn walk_capabilities(data: &[u8], header: &Header) -> Result<Capabilities, C
             Some(seen) if !*seen => *seen = true,
             _ => return Err(fail(ConfigErrorKind::Loop { pointer: pointer16 })),
         }
-        let id = byte(data, p, owner)?;
+        let mut head = [0u8; 2];
+        fetch(src, p, &mut head, owner)?;
+        let [id, next] = head;
         let cap = CapId::Standard(id);
-        let next = byte(data, plus(p, 1), Some(cap))?;
         let len = match id {
             CAP_MSI => {
-                let control = word(data, plus(p, 2), Some(cap))?;
+                let mut control = [0u8; 2];
+                fetch(src, plus(p, 2), &mut control, Some(cap))?;
+                let control = u16::from_le_bytes(control);
                 let mut len = 10usize;
                 if control & (1 << 7) != 0 {
                     len = plus(len, 4);
@@ -339,8 +391,7 @@ pub fn walk_capabilities(data: &[u8], header: &Header) -> Result<Capabilities, C
             CAP_EXP => 4,
             _ => 2,
         };
-        let end = plus(p, len);
-        if end > CONFIG_SPACE_LEN {
+        if plus(p, len) > CONFIG_SPACE_LEN {
             return Err(ConfigError {
                 offset: p,
                 cap: Some(cap),
@@ -350,17 +401,16 @@ pub fn walk_capabilities(data: &[u8], header: &Header) -> Result<Capabilities, C
                 },
             });
         }
-        if end > data.len() {
-            return Err(truncated(p, data.len(), Some(cap)));
+        let mut body = [0u8; MAX_CAP_LEN];
+        if len > 2 {
+            let want = body.get_mut(..len).unwrap_or(&mut []);
+            fetch(src, p, want, Some(cap))?;
         }
         match id {
-            CAP_MSI if caps.msi.is_none() => caps.msi = Some(decode_msi(data, p, cap)?),
-            CAP_MSIX if caps.msix.is_none() => caps.msix = Some(decode_msix(data, p, cap)?),
+            CAP_MSI if caps.msi.is_none() => caps.msi = Some(decode_msi(&body, p, cap)?),
+            CAP_MSIX if caps.msix.is_none() => caps.msix = Some(decode_msix(&body, p, cap)?),
             CAP_SSVID if caps.ssvid.is_none() => {
-                caps.ssvid = Some((
-                    word(data, plus(p, 4), Some(cap))?,
-                    word(data, plus(p, 6), Some(cap))?,
-                ));
+                caps.ssvid = Some((word(&body, 4, Some(cap))?, word(&body, 6, Some(cap))?));
             }
             CAP_EXP => caps.express = true,
             _ => {}
@@ -378,13 +428,13 @@ pub fn walk_capabilities(data: &[u8], header: &Header) -> Result<Capabilities, C
     Ok(caps)
 }
 
-fn decode_msi(data: &[u8], p: usize, cap: CapId) -> Result<Msi, ConfigError> {
-    let at = plus(p, 2);
-    let control = word(data, at, Some(cap))?;
+/// Decodes an MSI capability at `p` from its `body` (offsets relative to `p`).
+fn decode_msi(body: &[u8], p: usize, cap: CapId) -> Result<Msi, ConfigError> {
+    let control = word(body, 2, Some(cap))?;
     let mmc = (control >> 1) & 0x7;
     if mmc > 5 {
         return Err(reserved(
-            at,
+            plus(p, 2),
             cap,
             "MSI Multiple Message Capable",
             u32::from(mmc),
@@ -399,15 +449,14 @@ fn decode_msi(data: &[u8], p: usize, cap: CapId) -> Result<Msi, ConfigError> {
     })
 }
 
-fn decode_msix(data: &[u8], p: usize, cap: CapId) -> Result<MsiX, ConfigError> {
-    let control = word(data, plus(p, 2), Some(cap))?;
-    let table_at = plus(p, 4);
-    let pba_at = plus(p, 8);
-    let table = dword(data, table_at, Some(cap))?;
-    let pba = dword(data, pba_at, Some(cap))?;
+/// Decodes an MSI-X capability at `p` from its `body`.
+fn decode_msix(body: &[u8], p: usize, cap: CapId) -> Result<MsiX, ConfigError> {
+    let control = word(body, 2, Some(cap))?;
+    let table = dword(body, 4, Some(cap))?;
+    let pba = dword(body, 8, Some(cap))?;
     for (at, value, field) in [
-        (table_at, table, "MSI-X Table BIR"),
-        (pba_at, pba, "MSI-X PBA BIR"),
+        (plus(p, 4), table, "MSI-X Table BIR"),
+        (plus(p, 8), pba, "MSI-X PBA BIR"),
     ] {
         if value & 7 > 5 {
             return Err(reserved(at, cap, field, value & 7));
@@ -426,17 +475,14 @@ fn decode_msix(data: &[u8], p: usize, cap: CapId) -> Result<MsiX, ConfigError> {
     })
 }
 
-/// Walks the extended capability list, reading each 4-byte header with `read` (`None`: the
-/// data ends there) from 0x100 up to `end` (the configuration space size, 4096).
+/// Walks the extended capability list from 0x100 up to `end` (the configuration space
+/// size, 4096), reading one 4-byte header per capability.
 ///
 /// A header of 0 or all ones ends the list (no extended capabilities, or a function that
 /// is gone), as it does for Linux and lspci. Next pointers are checked as in
 /// [`walk_capabilities`], against 0x100 and `end`; errors are located at the pointer's byte
 /// (+2 of the header).
-pub fn walk_extended(
-    end: usize,
-    read: &mut dyn FnMut(usize) -> Option<u32>,
-) -> Result<Vec<Capability>, ConfigError> {
+pub fn walk_extended(src: &mut dyn ConfigRead, end: usize) -> Result<Vec<Capability>, ConfigError> {
     let mut list = Vec::new();
     if end < plus(CONFIG_SPACE_LEN, 4) {
         return Ok(list);
@@ -448,7 +494,9 @@ pub fn walk_extended(
         if let Some(seen) = visited.get_mut(pos.saturating_sub(CONFIG_SPACE_LEN) / 4) {
             *seen = true;
         }
-        let header = read(pos).ok_or_else(|| truncated(pos, pos, None))?;
+        let mut raw = [0u8; 4];
+        fetch(src, pos, &mut raw, None)?;
+        let header = u32::from_le_bytes(raw);
         if header == 0 || header == u32::MAX {
             break;
         }
@@ -486,11 +534,6 @@ pub fn walk_extended(
         pos = n;
     }
     Ok(list)
-}
-
-/// A reader for [`walk_extended`] over bytes in memory (a whole 4096-byte space, or less).
-pub fn slice_reader(data: &[u8]) -> impl FnMut(usize) -> Option<u32> + '_ {
-    move |at| dword(data, at, None).ok()
 }
 
 /// The name of a standard capability ID (as lspci and the PCI Code and ID Assignment
@@ -581,7 +624,11 @@ mod tests {
     }
 
     fn walk(c: &[u8]) -> Result<Capabilities, ConfigError> {
-        walk_capabilities(c, &parse_header(c).unwrap())
+        walk_capabilities(&mut Bytes(c), &parse_header(&mut Bytes(c)).unwrap())
+    }
+
+    fn header(c: &[u8]) -> Result<Header, ConfigError> {
+        parse_header(&mut Bytes(c))
     }
 
     fn kind(e: ConfigError) -> ConfigErrorKind {
@@ -595,7 +642,7 @@ mod tests {
         c[0x3d] = 1;
         c[0x3c] = 11;
         c[0x0e] = 0x80;
-        let h = parse_header(&c).unwrap();
+        let h = header(&c).unwrap();
         assert_eq!((h.vendor, h.device, h.revision), (0x8086, 0x1234, 2));
         assert_eq!(h.class, 0x02_0000);
         assert_eq!((h.subsystem_vendor, h.subsystem_device), (0x1af4, 1));
@@ -606,7 +653,7 @@ mod tests {
         // Without the status bit there is no list, whatever 0x34 holds.
         c[6] = 0;
         c[0x34] = 0x11;
-        assert_eq!(parse_header(&c).unwrap().cap_pointer, None);
+        assert_eq!(header(&c).unwrap().cap_pointer, None);
         assert!(walk(&c).unwrap().list.is_empty());
     }
 
@@ -614,7 +661,7 @@ mod tests {
     fn header_shorter_than_64_bytes_is_truncated() {
         let c = space(0);
         for len in [0, 1, 12, 63] {
-            let e = parse_header(&c[..len]).unwrap_err();
+            let e = header(&c[..len]).unwrap_err();
             assert_eq!(e.offset, len);
             assert_eq!(kind(e), ConfigErrorKind::Truncated { len });
         }
@@ -797,7 +844,7 @@ mod tests {
     }
 
     fn walk_ext(c: &[u8]) -> Result<Vec<Capability>, ConfigError> {
-        walk_extended(c.len(), &mut slice_reader(c))
+        walk_extended(&mut Bytes(c), c.len())
     }
 
     #[test]
@@ -852,8 +899,7 @@ mod tests {
         );
         // A reader that runs dry (a failing pread) is a truncation at that header.
         ext(&mut c, 0x148, 0x000e, 0x400);
-        let mut short = |at: usize| (at < 0x400).then(|| slice_reader(&c)(at)).flatten();
-        let e = walk_extended(4096, &mut short).unwrap_err();
+        let e = walk_extended(&mut Bytes(&c[..0x400]), 4096).unwrap_err();
         assert_eq!(
             (e.offset, e.kind),
             (0x400, ConfigErrorKind::Truncated { len: 0x400 })
@@ -881,7 +927,7 @@ mod tests {
         let mut c = space(0x40);
         c[0x0e] = HEADER_TYPE_BRIDGE;
         c[0x40..0x48].copy_from_slice(&[CAP_SSVID, 0, 0, 0, 0xf4, 0x1a, 0x00, 0x11]);
-        let h = parse_header(&c).unwrap();
+        let h = header(&c).unwrap();
         assert_eq!((h.bar_slots, h.subsystem_vendor), (2, 0));
         assert_eq!(walk(&c).unwrap().ssvid, Some((0x1af4, 0x1100)));
     }

@@ -12,7 +12,7 @@ use devfd_format::wire::{
 };
 use devfd_format::{AccessWidths, Bus, Location, PciId};
 
-use crate::config::{self, Capability, EXTENDED_CONFIG_SPACE_LEN, Header, Msi, MsiX};
+use crate::config::{self, Capability, ConfigRead, EXTENDED_CONFIG_SPACE_LEN, Header, Msi, MsiX};
 use crate::error::{AnalyzeError, ConfigError, ConfigErrorKind, UNPRIVILEGED_CONFIG_LEN};
 use crate::resource::{
     IORESOURCE_IO, IORESOURCE_MEM, IORESOURCE_MEM_64, IORESOURCE_PREFETCH, ROM_LINE, parse_resource,
@@ -157,13 +157,10 @@ impl Intx {
     }
 }
 
-/// Everything sysfs holds about a function that devfd uses, as read ([`crate::Sysfs`]
-/// reads it; tests and the fuzzer make it up).
+/// What sysfs holds about a function besides configuration space, as read
+/// ([`crate::Sysfs`] reads it; tests and the fuzzer make it up).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Inputs<'a> {
-    /// The bytes the `config` file gave: normally its first 256 bytes; 64 for a process
-    /// without `CAP_SYS_ADMIN`.
-    pub config: &'a [u8],
     /// The `config` file's size: 256 or 4096.
     pub config_size: u64,
     /// The `resource` file.
@@ -211,29 +208,34 @@ pub struct PciFunction {
     pub msi_irqs: Option<usize>,
 }
 
-/// Makes a [`PciFunction`] of what sysfs holds. `extended` reads a dword of extended
-/// configuration space (at 0x100–0xfff), for the extended capability list, which is walked
-/// only for PCI Express functions with a 4096-byte space.
+/// Makes a [`PciFunction`] of what sysfs holds: `config` is its configuration space, read
+/// on demand (the header, then each capability; the extended list only for PCI Express
+/// functions with a 4096-byte space).
+///
+/// A `config` that ends at byte 64 although the header has a capability list is what
+/// sysfs gives a process without `CAP_SYS_ADMIN`: the function is then made without
+/// capabilities, and [`PciFunction::capabilities_read`] is `false`.
 pub fn analyze(
     address: Address,
+    config: &mut dyn ConfigRead,
     inputs: &Inputs<'_>,
-    extended: &mut dyn FnMut(usize) -> Option<u32>,
 ) -> Result<PciFunction, AnalyzeError> {
     let config_size = match inputs.config_size {
         256 => 256u16,
         4096 => 4096,
         other => return Err(AnalyzeError::ConfigSize(other)),
     };
-    let header = config::parse_header(inputs.config)?;
-    let limited = inputs.config.len() == UNPRIVILEGED_CONFIG_LEN && header.cap_pointer.is_some();
+    let header = config::parse_header(config)?;
+    let limited = header.cap_pointer.is_some()
+        && config.read_at(config::HEADER_LEN, &mut [0u8; 1]) == Err(UNPRIVILEGED_CONFIG_LEN);
     let caps = if limited {
         config::Capabilities::default()
     } else {
-        config::walk_capabilities(inputs.config, &header)?
+        config::walk_capabilities(config, &header)?
     };
     let mut capabilities = caps.list.clone();
     if caps.express && usize::from(config_size) == EXTENDED_CONFIG_SPACE_LEN {
-        capabilities.extend(config::walk_extended(EXTENDED_CONFIG_SPACE_LEN, extended)?);
+        capabilities.extend(config::walk_extended(config, EXTENDED_CONFIG_SPACE_LEN)?);
     }
     let (subsystem_vendor, subsystem_device) = caps
         .ssvid
@@ -450,6 +452,7 @@ impl PciFunction {
                 dt: None,
                 label: Some(label),
                 sparse: None,
+                dma_address: None,
                 access_widths: if bar.kind == BarKind::Io {
                     io_widths()
                 } else {
@@ -467,6 +470,7 @@ impl PciFunction {
                 dt: None,
                 label: Some("rom: not served (reading it means enabling its decoder)".into()),
                 sparse: None,
+                dma_address: None,
                 access_widths: None,
             });
         }
@@ -487,6 +491,7 @@ impl PciFunction {
             dt: None,
             label: Some(config_label),
             sparse: None,
+            dma_address: None,
             access_widths: None,
         });
         let mut control = cursor;

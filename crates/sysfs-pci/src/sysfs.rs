@@ -1,9 +1,10 @@
 //! Reading a function's directory under `/sys/bus/pci/devices` (or any root with the same
 //! layout, such as a fake tree in a test).
 //!
-//! Only files that reading cannot disturb are read: `config` (its first 256 bytes, then
-//! single dwords of the extended capability headers of PCI Express functions; each read
-//! is a configuration read the kernel makes, which has no side effect on a function), the
+//! Only files that reading cannot disturb are read: `config` (the dwords the parsers ask
+//! for: the header, each capability, the extended capability headers of PCI Express
+//! functions; each is a configuration read the kernel makes, which has no side effect on a
+//! function, and can cost a VM exit, so nothing else is read), the
 //! kernel's own parse of the function (`resource`, `irq`, `msi_bus`, `msi_irqs/`) and the
 //! `driver` link. Nothing is written, and no BAR (`resourceN`) is opened.
 
@@ -12,7 +13,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use crate::config::CONFIG_SPACE_LEN;
+use crate::config::{ConfigRead, EXTENDED_CONFIG_SPACE_LEN};
 use crate::error::SysfsError;
 use crate::function::{Address, Inputs, PciFunction, analyze};
 
@@ -130,12 +131,6 @@ impl Sysfs {
         let config_path = dir.join("config");
         let config = File::open(&config_path).map_err(io_error(&config_path))?;
         let config_size = config.metadata().map_err(io_error(&config_path))?.len();
-        let mut head = [0u8; CONFIG_SPACE_LEN];
-        let want = usize::try_from(config_size)
-            .unwrap_or(usize::MAX)
-            .min(CONFIG_SPACE_LEN);
-        let got = read_full_at(&config, head.get_mut(..want).unwrap_or(&mut []), 0)
-            .map_err(io_error(&config_path))?;
         let resource_path = dir.join("resource");
         let resource = match std::fs::read(&resource_path) {
             Ok(bytes) => bytes,
@@ -150,7 +145,6 @@ impl Sysfs {
             Err(_) => None,
         };
         let inputs = Inputs {
-            config: head.get(..got).unwrap_or(&[]),
             config_size,
             resource: &resource,
             driver: driver.as_deref(),
@@ -158,15 +152,8 @@ impl Sysfs {
             msi_bus,
             msi_irqs,
         };
-        // Extended capability headers, one dword read each, only if the list is walked.
-        let mut extended = |at: usize| {
-            let mut b = [0u8; 4];
-            match read_full_at(&config, &mut b, at as u64) {
-                Ok(4) => Some(u32::from_le_bytes(b)),
-                _ => None,
-            }
-        };
-        analyze(address, &inputs, &mut extended).map_err(|source| SysfsError::Analyze {
+        let mut space = SysfsConfig::new(&config, config_size);
+        analyze(address, &mut space, &inputs).map_err(|source| SysfsError::Analyze {
             bdf: address.to_string(),
             source,
         })
@@ -195,5 +182,70 @@ pub(crate) fn driver_of(dir: &Path) -> Result<Option<String>, SysfsError> {
         )),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io_error(&link)(e)),
+    }
+}
+
+/// A function's `config` file read on demand, a dword at a time at most once each: the
+/// dwords a request needs that are not cached yet are read with one `pread` per run.
+struct SysfsConfig<'f> {
+    file: &'f File,
+    cache: Vec<u8>,
+    have: Vec<bool>,
+    /// The file's size (at most 4096).
+    size: usize,
+}
+
+impl<'f> SysfsConfig<'f> {
+    fn new(file: &'f File, size: u64) -> Self {
+        let size = usize::try_from(size)
+            .unwrap_or(usize::MAX)
+            .min(EXTENDED_CONFIG_SPACE_LEN);
+        SysfsConfig {
+            file,
+            cache: vec![0; size],
+            have: vec![false; size.div_ceil(4)],
+            size,
+        }
+    }
+
+    /// Reads the uncached dwords `[first, last)`; fails with where the file's readable data
+    /// ends if it ends before them (64 bytes for a process without `CAP_SYS_ADMIN`).
+    fn fill(&mut self, first: usize, last: usize) -> Result<(), usize> {
+        let mut d = first;
+        while d < last {
+            if self.have.get(d).copied().unwrap_or(true) {
+                d = d.saturating_add(1);
+                continue;
+            }
+            let run_end = (d..last)
+                .find(|&i| self.have.get(i).copied().unwrap_or(true))
+                .unwrap_or(last);
+            let at = d.saturating_mul(4);
+            let len = run_end.saturating_sub(d).saturating_mul(4);
+            let end = at.saturating_add(len).min(self.size);
+            let buf = self.cache.get_mut(at..end).ok_or(at)?;
+            let want = buf.len();
+            let got = read_full_at(self.file, buf, at as u64).unwrap_or(0);
+            for seen in self.have.iter_mut().skip(d).take(got / 4) {
+                *seen = true;
+            }
+            if got < want {
+                return Err(at.saturating_add(got));
+            }
+            d = run_end;
+        }
+        Ok(())
+    }
+}
+
+impl ConfigRead for SysfsConfig<'_> {
+    fn read_at(&mut self, offset: usize, buf: &mut [u8]) -> Result<(), usize> {
+        let end = offset
+            .checked_add(buf.len())
+            .filter(|end| *end <= self.size)
+            .ok_or(self.size)?;
+        self.fill(offset / 4, end.div_ceil(4))?;
+        buf.copy_from_slice(self.cache.get(offset..end).ok_or(self.size)?);
+        Ok(())
     }
 }

@@ -14,7 +14,7 @@ use devfd_format::wire::{
 use devfd_format::{AccessWidths, Location};
 use devfd_sysfs_pci::{
     AccessOptions, Address, BarKind, CONFIG_REGION, ConfigErrorKind, Policy, Refused, Sysfs,
-    SysfsError, SysfsPciDevice, analyze,
+    SysfsError, SysfsPciDevice, analyze, config::Bytes,
 };
 
 /// A fresh directory under the target's temporary directory.
@@ -458,22 +458,17 @@ fn without_cap_sys_admin_only_the_header_is_read() {
     // What sysfs gives a process without CAP_SYS_ADMIN: 64 bytes of a 4096-byte file.
     let config = config_space();
     let inputs = devfd_sysfs_pci::Inputs {
-        config: &config[..64],
         config_size: 4096,
         resource: RESOURCE.as_bytes(),
         ..Default::default()
     };
     let address = Address::parse("00:03.0").unwrap();
-    let f = analyze(address, &inputs, &mut |_| None).unwrap();
+    let f = analyze(address, &mut Bytes(&config[..64]), &inputs).unwrap();
     assert!(!f.capabilities_read);
     assert_eq!((f.id.vendor, f.bars.len()), (0x1af4, 3));
     assert!(f.msi.is_none() && f.msix.is_none());
     // A short read that is not the unprivileged limit is damage, located.
-    let inputs = devfd_sysfs_pci::Inputs {
-        config: &config[..0x60],
-        ..inputs
-    };
-    let e = analyze(address, &inputs, &mut |_| None).unwrap_err();
+    let e = analyze(address, &mut Bytes(&config[..0x60]), &inputs).unwrap_err();
     let devfd_sysfs_pci::AnalyzeError::Config(e) = e else {
         panic!("{e:?}")
     };

@@ -144,6 +144,8 @@ struct RegionItem {
     dt: Option<DtItem>,
     sparse: Option<Vec<[Size; 2]>>,
     widths: Option<Vec<u64>>,
+    /// The bus address of a DMA window (DMA_WINDOW, version 1.2).
+    dma: Option<Size>,
 }
 
 fn default_access() -> Vec<String> {
@@ -365,6 +367,7 @@ pub fn describe(text: &str) -> Result<DeviceDesc, DescribeError> {
             label: item.name.clone(),
             sparse,
             access_widths,
+            dma_address: item.dma.as_ref().map(|a| a.bytes(&what)).transpose()?,
         });
     }
     let mut used: BTreeSet<u32> = file.interrupts.iter().filter_map(|i| i.index).collect();

@@ -174,6 +174,7 @@ impl Watchdog {
             dt: None,
             label: Some("regs".into()),
             sparse: None,
+            dma_address: None,
             access_widths: None,
         });
         d.interrupts.push(InterruptDesc {

@@ -14,6 +14,10 @@ pub(super) fn run(shared: Arc<Shared>) {
         if state.shutdown {
             return;
         }
+        if std::mem::take(&mut state.dma_job) {
+            state.run_dma(shared.dma.as_deref(), &shared.interrupts);
+            continue;
+        }
         let Some(n) = state.job.take() else {
             state = shared.wait(state);
             continue;

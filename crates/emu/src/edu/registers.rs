@@ -17,10 +17,26 @@ pub(super) const INTERRUPT_STATUS: u64 = 0x24;
 pub(super) const INTERRUPT_RAISE: u64 = 0x60;
 /// Interrupt acknowledge (WO): clears the value's bits from the interrupt status.
 pub(super) const INTERRUPT_ACK: u64 = 0x64;
-/// DMA source address (RW, 8 bytes); DMA is not implemented (module docs of `edu`).
+/// DMA source address (RW, 4 or 8 bytes).
 pub(super) const DMA_SOURCE: u64 = 0x80;
-/// One past the DMA command register at 0x98, the last DMA register.
-const DMA_END: u64 = 0xa0;
+/// DMA destination address (RW).
+pub(super) const DMA_DESTINATION: u64 = 0x88;
+/// DMA transfer count in bytes (RW).
+pub(super) const DMA_COUNT: u64 = 0x90;
+/// DMA command (RW): [`DMA_RUN`], [`DMA_TO_PCI`], [`DMA_IRQ`].
+pub(super) const DMA_COMMAND: u64 = 0x98;
+/// DMA command: start a transfer; cleared when it is done.
+pub(super) const DMA_RUN: u64 = 0x1;
+/// DMA command: from the device's buffer to bus memory (else from bus memory to the buffer).
+pub(super) const DMA_TO_PCI: u64 = 0x2;
+/// DMA command: raise an interrupt ([`IRQ_DMA_DONE`]) when the transfer is done.
+pub(super) const DMA_IRQ: u64 = 0x4;
+/// Interrupt status bit a finished DMA sets (with [`DMA_IRQ`]).
+pub(super) const IRQ_DMA_DONE: u32 = 0x100;
+/// Device address of the 4 KiB DMA buffer.
+pub(super) const DMA_BUFFER_START: u64 = 0x40000;
+/// Size of the DMA buffer.
+pub(super) const DMA_BUFFER_SIZE: u64 = 4096;
 
 /// The identification value: version 1.0.
 pub(super) const ID_VALUE: u32 = 0x0100_00ed;
@@ -44,6 +60,17 @@ pub(super) enum Effect {
     Raise,
     /// Bits were acknowledged: the interrupt status may have dropped.
     Acknowledge,
+    /// Start the DMA transfer the DMA registers describe.
+    StartDma,
+}
+
+/// A DMA transfer as the registers describe it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct DmaTransfer {
+    pub(super) source: u64,
+    pub(super) destination: u64,
+    pub(super) count: u64,
+    pub(super) to_pci: bool,
 }
 
 /// The register state of BAR0, all zero at power-on.
@@ -53,13 +80,16 @@ pub(super) struct Registers {
     factorial: u32,
     status: u32,
     interrupt_status: u32,
+    dma_source: u64,
+    dma_destination: u64,
+    dma_count: u64,
+    dma_command: u64,
 }
 
 impl Registers {
     /// The value a read of `len` bytes at `offset` returns (little-endian, low `len` bytes).
     ///
-    /// Write-only and unimplemented registers read as all ones, as QEMU's model answers; the
-    /// DMA registers read 0.
+    /// Write-only and unimplemented registers read as all ones, as QEMU's model answers.
     pub(super) fn read(&self, offset: u64, len: usize) -> Result<u64, DeviceError> {
         check_width(offset, len)?;
         Ok(match offset {
@@ -68,7 +98,10 @@ impl Registers {
             FACTORIAL => u64::from(self.factorial),
             STATUS => u64::from(self.status),
             INTERRUPT_STATUS => u64::from(self.interrupt_status),
-            DMA_SOURCE..DMA_END => 0,
+            DMA_SOURCE => self.dma_source,
+            DMA_DESTINATION => self.dma_destination,
+            DMA_COUNT => self.dma_count,
+            DMA_COMMAND => self.dma_command,
             _ => u64::MAX,
         })
     }
@@ -82,7 +115,23 @@ impl Registers {
         value: u64,
     ) -> Result<Effect, DeviceError> {
         check_width(offset, len)?;
-        // Every register that takes a write is 32 bits wide and reached by 4-byte accesses.
+        // The DMA registers are 64 bits wide and ignore writes while a transfer runs.
+        let running = self.dma_command & DMA_RUN != 0;
+        match offset {
+            DMA_SOURCE | DMA_DESTINATION | DMA_COUNT | DMA_COMMAND if running => {
+                return Ok(Effect::None);
+            }
+            DMA_SOURCE => self.dma_source = value,
+            DMA_DESTINATION => self.dma_destination = value,
+            DMA_COUNT => self.dma_count = value,
+            // Only a write that sets the run bit is a command (QEMU's edu.c).
+            DMA_COMMAND if value & DMA_RUN != 0 => {
+                self.dma_command = value;
+                return Ok(Effect::StartDma);
+            }
+            _ => {}
+        }
+        // Every other register that takes a write is 32 bits wide.
         let value = value as u32;
         match offset {
             LIVENESS => self.liveness = value,
@@ -116,6 +165,27 @@ impl Registers {
         let raise = self.status & STATUS_IRQ_ON_FACTORIAL != 0;
         if raise {
             self.interrupt_status |= IRQ_FACTORIAL_DONE;
+        }
+        raise
+    }
+
+    /// The transfer the DMA registers describe, if one is running.
+    pub(super) fn dma_transfer(&self) -> Option<DmaTransfer> {
+        (self.dma_command & DMA_RUN != 0).then_some(DmaTransfer {
+            source: self.dma_source,
+            destination: self.dma_destination,
+            count: self.dma_count,
+            to_pci: self.dma_command & DMA_TO_PCI != 0,
+        })
+    }
+
+    /// Ends the running transfer; returns whether it raises an interrupt (then
+    /// [`IRQ_DMA_DONE`] is set in the interrupt status).
+    pub(super) fn finish_dma(&mut self) -> bool {
+        self.dma_command &= !DMA_RUN;
+        let raise = self.dma_command & DMA_IRQ != 0;
+        if raise {
+            self.interrupt_status |= IRQ_DMA_DONE;
         }
         raise
     }
@@ -179,7 +249,7 @@ mod tests {
         assert_eq!(r.read(0x84, 8), Err(DeviceError::Unsupported));
         assert_eq!(r.read(u64::MAX, 8), Err(DeviceError::Unsupported));
         assert_eq!(r.read(0x80, 8), Ok(0));
-        assert_eq!(r.read(0x84, 4), Ok(0));
+        assert_eq!(r.read(0x84, 4), Ok(u64::MAX));
         assert_eq!(r.read(0x98, 8), Ok(0));
         assert_eq!(r.read(0xa0, 8), Ok(u64::MAX));
         assert_eq!(r.read(0xf_fffc, 4), Ok(u64::MAX));
@@ -209,11 +279,35 @@ mod tests {
         assert_eq!(r.read(INTERRUPT_STATUS, 4), Ok(0x105));
         assert_eq!(r.write(INTERRUPT_ACK, 4, 0x101), Ok(Effect::Acknowledge));
         assert_eq!(r.interrupt_status(), 0x4);
-        // DMA registers take writes and stay 0.
-        assert_eq!(r.write(DMA_SOURCE, 8, u64::MAX), Ok(Effect::None));
-        assert_eq!(r.write(0x98, 4, 1), Ok(Effect::None));
-        assert_eq!(r.read(DMA_SOURCE, 8), Ok(0));
         assert_eq!(r.write(0x40, 2, 1), Err(DeviceError::Unsupported));
+    }
+
+    #[test]
+    fn dma_registers() {
+        let mut r = Registers::default();
+        assert_eq!(r.write(DMA_SOURCE, 8, 0x10_0000), Ok(Effect::None));
+        assert_eq!(r.write(DMA_DESTINATION, 8, DMA_BUFFER_START), Ok(Effect::None));
+        assert_eq!(r.write(DMA_COUNT, 4, 64), Ok(Effect::None));
+        assert_eq!(r.read(DMA_SOURCE, 8), Ok(0x10_0000));
+        // A command without the run bit is not a command.
+        assert_eq!(r.write(DMA_COMMAND, 8, DMA_IRQ), Ok(Effect::None));
+        assert_eq!(r.dma_transfer(), None);
+        assert_eq!(r.write(DMA_COMMAND, 8, DMA_RUN | DMA_IRQ), Ok(Effect::StartDma));
+        assert_eq!(
+            r.dma_transfer(),
+            Some(DmaTransfer {
+                source: 0x10_0000,
+                destination: DMA_BUFFER_START,
+                count: 64,
+                to_pci: false
+            })
+        );
+        // Ignored while running.
+        assert_eq!(r.write(DMA_COUNT, 8, 1), Ok(Effect::None));
+        assert_eq!(r.read(DMA_COUNT, 8), Ok(64));
+        assert!(r.finish_dma());
+        assert_eq!(r.read(DMA_COMMAND, 8), Ok(DMA_IRQ));
+        assert_eq!(r.interrupt_status(), IRQ_DMA_DONE);
     }
 
     #[test]

@@ -45,11 +45,7 @@ pub struct Pl011Options {
 impl Default for Pl011Options {
     fn default() -> Self {
         Pl011Options {
-            output: Arc::new(|line: &[u8]| {
-                use std::io::Write;
-                let mut err = std::io::stderr().lock();
-                let _ = writeln!(err, "devfd: uart: {}", String::from_utf8_lossy(line));
-            }),
+            output: crate::dt_model::stderr_lines("uart"),
         }
     }
 }
@@ -120,6 +116,7 @@ impl Pl011 {
             dt: Some(reg),
             label: Some("registers".into()),
             sparse: None,
+            dma_address: None,
             access_widths: Self::access_widths(),
         });
         d.interrupts.push(InterruptDesc {
@@ -309,7 +306,11 @@ mod tests {
         assert_eq!(read(&d, UARTMIS), INT_TX);
         write(&d, UARTICR, INT_TX);
         d.interrupts().set_masked(0, 0, false);
-        assert_eq!(sub.take(0, 0), Some(0), "cleared at the device, then acknowledged");
+        assert_eq!(
+            sub.take(0, 0),
+            Some(0),
+            "cleared at the device, then acknowledged"
+        );
         // Receive interrupts.
         write(&d, UARTIMSC, INT_RX);
         d.receive(b"k");
@@ -324,7 +325,10 @@ mod tests {
         let mut b = [0u8; 8];
         assert_eq!(d.read(0, 0, &mut b), Err(DeviceError::Unsupported));
         assert_eq!(d.read(0, 1, &mut b[..2]), Err(DeviceError::Unsupported));
-        assert_eq!(d.read(0, 0x1000, &mut b[..4]), Err(DeviceError::Unsupported));
+        assert_eq!(
+            d.read(0, 0x1000, &mut b[..4]),
+            Err(DeviceError::Unsupported)
+        );
         assert_eq!(d.read(1, 0, &mut b[..4]), Err(DeviceError::Unsupported));
         d.read(0, UARTFR, &mut b[..1]).unwrap();
         assert_eq!(u32::from(b[0]), FR_TXFE | FR_RXFE);

@@ -332,8 +332,14 @@ mod tests {
         let mut u = Uart::new();
         // No FIFO: one holding register; BUSY and TXFF while it is occupied.
         assert!(u.write(UARTDR, u32::from(b'a')).is_empty());
-        assert_eq!(u.read(UARTFR) & (FR_TXFE | FR_BUSY | FR_TXFF), FR_BUSY | FR_TXFF);
-        assert!(u.write(UARTDR, u32::from(b'b')).is_empty(), "lost: the register is full");
+        assert_eq!(
+            u.read(UARTFR) & (FR_TXFE | FR_BUSY | FR_TXFF),
+            FR_BUSY | FR_TXFF
+        );
+        assert!(
+            u.write(UARTDR, u32::from(b'b')).is_empty(),
+            "lost: the register is full"
+        );
         assert_eq!(u.write(UARTCR, CR_UARTEN | CR_TXE), b"a");
         // FIFO mode: 16 entries; TXFF at 16, the 17th is lost.
         let mut u = Uart::new();

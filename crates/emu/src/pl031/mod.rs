@@ -149,6 +149,7 @@ impl Pl031 {
             dt: Some(DtLocation::new(DT_NODE, DT_PROP_REG, 0)),
             label: Some("registers".into()),
             sparse: None,
+            dma_address: None,
             access_widths: AccessWidths::new(WIDTH_4),
         });
         d.interrupts.push(InterruptDesc {

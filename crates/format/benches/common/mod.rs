@@ -82,6 +82,7 @@ pub fn soc(n: u32) -> Input {
             dt: Some(DtLocation::new(format!("/soc/block@{i:x}"), DT_PROP_REG, 0)),
             label: None,
             sparse: None,
+            dma_address: None,
             access_widths: None,
         });
         d.interrupts.push(InterruptDesc {

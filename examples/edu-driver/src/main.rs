@@ -1,0 +1,286 @@
+//! `edu-driver DEVICE-FILE [--no-irq]`: a user-space driver for QEMU's edu written against a
+//! devfd device file, and the test that one driver runs unchanged on every source: the
+//! emulated edu (`devfd serve --device edu --dma 1M`), the real edu through VFIO in a VM
+//! (`devfd serve --vfio BDF --dma 1M`), and the real edu from sysfs (`devfd serve --pci BDF
+//! --allow-bar-access`, which has no interrupts or DMA: those checks say SKIP and why).
+//!
+//! It finds everything through the description: BAR0, config space, INTx and MSI, the DMA
+//! window and its bus address. Each check prints `PASS name`, `SKIP name: why` or
+//! `FAIL name: why`; the exit status is 1 if any failed.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use devfd_client::{DeviceFile, Mapping};
+
+const ID: u64 = 0x00;
+const LIVENESS: u64 = 0x04;
+const FACTORIAL: u64 = 0x08;
+const STATUS: u64 = 0x20;
+const IRQ_STATUS: u64 = 0x24;
+const IRQ_ACK: u64 = 0x64;
+const DMA_SRC: u64 = 0x80;
+const DMA_DST: u64 = 0x88;
+const DMA_COUNT: u64 = 0x90;
+const DMA_CMD: u64 = 0x98;
+const STATUS_COMPUTING: u32 = 0x01;
+const STATUS_IRQ_ON_FACTORIAL: u32 = 0x80;
+const IRQ_FACTORIAL: u32 = 0x01;
+const IRQ_DMA: u32 = 0x100;
+const DMA_RUN: u64 = 1;
+const DMA_TO_PCI: u64 = 2;
+const DMA_IRQ: u64 = 4;
+const DMA_BUFFER: u64 = 0x40000;
+const WAIT: Duration = Duration::from_secs(10);
+
+type Check = Result<(), String>;
+
+struct Driver {
+    dev: DeviceFile,
+    bar0: u32,
+}
+
+fn e(what: &str) -> impl Fn(devfd_client::ClientError) -> String + '_ {
+    move |err| format!("{what}: {err}")
+}
+
+impl Driver {
+    fn r32(&self, off: u64) -> Result<u32, String> {
+        self.dev.read_u32(self.bar0, off).map_err(e("read"))
+    }
+
+    fn w32(&self, off: u64, v: u32) -> Check {
+        self.dev.write_u32(self.bar0, off, v).map_err(e("write"))
+    }
+
+    fn w64(&self, off: u64, v: u64) -> Check {
+        self.dev.write_u64(self.bar0, off, v).map_err(e("write"))
+    }
+
+    fn id(&self) -> Check {
+        let id = self.r32(ID)?;
+        if id & 0xff != 0xed {
+            return Err(format!("ID register {id:#010x} is not edu's"));
+        }
+        Ok(())
+    }
+
+    fn liveness(&self) -> Check {
+        for v in [0x1234_5678u32, 0, u32::MAX, 0xa5a5_5a5a] {
+            self.w32(LIVENESS, v)?;
+            let back = self.r32(LIVENESS)?;
+            if back != !v {
+                return Err(format!("wrote {v:#x}, read {back:#x} (want {:#x})", !v));
+            }
+        }
+        Ok(())
+    }
+
+    fn factorial_polled(&self) -> Check {
+        self.w32(STATUS, 0)?;
+        self.w32(FACTORIAL, 10)?;
+        let start = Instant::now();
+        while self.r32(STATUS)? & STATUS_COMPUTING != 0 {
+            if start.elapsed() > WAIT {
+                return Err("still computing after 10 s".into());
+            }
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        match self.r32(FACTORIAL)? {
+            3_628_800 => Ok(()),
+            v => Err(format!("10! read as {v}")),
+        }
+    }
+
+    /// Waits for one event of interrupt `irq`, acknowledges `bits` at the device and, for an
+    /// automasked vector, at the device file.
+    fn await_irq(&self, irq: u32, bits: u32) -> Check {
+        let events = self
+            .dev
+            .wait_interrupt(irq, Some(WAIT))
+            .map_err(e("waiting for the interrupt"))?;
+        if events == 0 {
+            return Err("no event".into());
+        }
+        let status = self.r32(IRQ_STATUS)?;
+        if status & bits != bits {
+            return Err(format!("interrupt status {status:#x}, want bits {bits:#x}"));
+        }
+        self.w32(IRQ_ACK, status)?;
+        if self.dev.is_masked(irq, 0).map_err(e("mask word"))? {
+            self.dev.unmask(irq, 0).map_err(e("acknowledging"))?;
+        }
+        Ok(())
+    }
+
+    fn factorial_with_irq(&self, irq: u32) -> Check {
+        self.w32(STATUS, STATUS_IRQ_ON_FACTORIAL)?;
+        self.w32(FACTORIAL, 5)?;
+        self.await_irq(irq, IRQ_FACTORIAL)?;
+        self.w32(STATUS, 0)?;
+        match self.r32(FACTORIAL)? {
+            120 => Ok(()),
+            v => Err(format!("5! read as {v}")),
+        }
+    }
+
+    /// Sets or clears MSI enable in the MSI capability's message control.
+    fn set_msi(&self, on: bool) -> Check {
+        let config = self
+            .dev
+            .pci_config()
+            .ok_or("no configuration space region")?;
+        let mut cap = self.dev.read_u8(config, 0x34).map_err(e("config"))? & 0xfc;
+        for _ in 0..48 {
+            if cap < 0x40 {
+                break;
+            }
+            if self
+                .dev
+                .read_u8(config, u64::from(cap))
+                .map_err(e("config"))?
+                == 0x05
+            {
+                let at = u64::from(cap) + 2;
+                let control = self.dev.read_u16(config, at).map_err(e("config"))?;
+                let control = if on { control | 1 } else { control & !1 };
+                return self
+                    .dev
+                    .write_u16(config, at, control)
+                    .map_err(e("MSI enable"));
+            }
+            cap = self
+                .dev
+                .read_u8(config, u64::from(cap) + 1)
+                .map_err(e("config"))?
+                & 0xfc;
+        }
+        Err("no MSI capability".into())
+    }
+
+    fn dma(&self, irq: u32, window: &Mapping) -> Check {
+        let pattern: Vec<u8> = (0..1024u32).map(|i| (i * 13 + 7) as u8).collect();
+        window
+            .copy_from(&pattern, 0)
+            .map_err(e("filling the window"))?;
+        window
+            .copy_from(&[0u8; 1024], 8192)
+            .map_err(e("clearing the window"))?;
+        let to_device = window.bus_address(0).ok_or("no bus address")?;
+        let back = window
+            .bus_address(8192)
+            .ok_or("window smaller than 12 KiB")?;
+        // RAM → edu's buffer, then the buffer → RAM further on, each with its interrupt.
+        for (src, dst, dir) in [(to_device, DMA_BUFFER, 0), (DMA_BUFFER, back, DMA_TO_PCI)] {
+            self.w64(DMA_SRC, src)?;
+            self.w64(DMA_DST, dst)?;
+            self.w64(DMA_COUNT, pattern.len() as u64)?;
+            self.w64(DMA_CMD, DMA_RUN | DMA_IRQ | dir)?;
+            self.await_irq(irq, IRQ_DMA)?;
+        }
+        let mut got = vec![0u8; pattern.len()];
+        window
+            .copy_to(&mut got, 8192)
+            .map_err(e("reading the window"))?;
+        if got != pattern {
+            let first = got
+                .iter()
+                .zip(&pattern)
+                .position(|(a, b)| a != b)
+                .unwrap_or(0);
+            return Err(format!(
+                "the bytes that came back differ from byte {first} on"
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn report(name: &str, result: Check, failed: &mut bool) {
+    match result {
+        Ok(()) => println!("PASS {name}"),
+        Err(why) if why.starts_with("skip: ") => println!("SKIP {name}: {}", &why[6..]),
+        Err(why) => {
+            println!("FAIL {name}: {why}");
+            *failed = true;
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(path) = args.first() else {
+        eprintln!("usage: edu-driver DEVICE-FILE [--no-irq]");
+        return ExitCode::from(2);
+    };
+    let dev = match DeviceFile::open(path) {
+        Ok(d) => d,
+        Err(err) => {
+            eprintln!("edu-driver: {path}: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(bar0) = dev.pci_bar(0) else {
+        eprintln!("edu-driver: {path}: no BAR0");
+        return ExitCode::from(2);
+    };
+    let driver = Driver {
+        bar0: bar0.index,
+        dev,
+    };
+    let mut failed = false;
+    let irqs = !args.iter().any(|a| a == "--no-irq");
+    let intx = driver.dev.resolve_interrupt("intx").ok().map(|i| i.index);
+    let msi = driver.dev.resolve_interrupt("msi").ok().map(|i| i.index);
+    report("id", driver.id(), &mut failed);
+    report("liveness", driver.liveness(), &mut failed);
+    report("factorial (polled)", driver.factorial_polled(), &mut failed);
+    let skip = |why: &str| Err(format!("skip: {why}"));
+    let irq_check = |irq: Option<u32>, f: &dyn Fn(u32) -> Check| match (irqs, irq) {
+        (false, _) => skip("--no-irq: this source delivers no interrupts"),
+        (true, None) => skip("the device has no such interrupt"),
+        (true, Some(i)) => f(i),
+    };
+    report(
+        "factorial with INTx",
+        irq_check(intx, &|i| driver.factorial_with_irq(i)),
+        &mut failed,
+    );
+    let window = driver.dev.dma_windows().next();
+    let mapping = window.map(|w| driver.dev.map(w));
+    let dma_result = |irq: u32| match &mapping {
+        None => skip("the device file has no DMA window"),
+        Some(Err(err)) => Err(format!("mapping the DMA window: {err}")),
+        Some(Ok(m)) => driver.dma(irq, m),
+    };
+    report(
+        "DMA round trip with INTx",
+        irq_check(intx, &dma_result),
+        &mut failed,
+    );
+    report(
+        "factorial with MSI",
+        irq_check(msi, &|i| {
+            driver.set_msi(true)?;
+            let r = driver.factorial_with_irq(i);
+            driver.set_msi(false)?;
+            r
+        }),
+        &mut failed,
+    );
+    report(
+        "DMA round trip with MSI",
+        irq_check(msi, &|i| {
+            driver.set_msi(true)?;
+            let r = dma_result(i);
+            driver.set_msi(false)?;
+            r
+        }),
+        &mut failed,
+    );
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}

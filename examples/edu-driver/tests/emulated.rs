@@ -1,0 +1,68 @@
+//! Device (a) of "one driver, three devices": the driver binary, as a separate process,
+//! against the emulated edu with a DMA window served on a real FUSE mount. (b) VFIO and (c)
+//! sysfs run the same binary inside the test VM (tests/vm).
+
+use std::process::Command;
+use std::sync::Arc;
+
+use devfd_device::Device;
+use devfd_emu::{DmaMemory, Edu, EduOptions};
+
+fn serve(name: &str, dma: bool) -> (std::path::PathBuf, devfd_fuse::Server) {
+    let dir = std::env::temp_dir().join(format!("devfd-edu-driver-{}-{name}", std::process::id()));
+    let options = EduOptions {
+        dma: dma
+            .then(|| Arc::new(DmaMemory::new(1 << 20, devfd_emu::DEFAULT_BUS_ADDRESS).unwrap())),
+        ..Default::default()
+    };
+    let edu: Arc<dyn Device> = Arc::new(Edu::new(options).unwrap());
+    let server = devfd_fuse::serve(
+        vec![("edu0".into(), edu)],
+        devfd_fuse::ServeOptions::new(&dir),
+    )
+    .expect("mount (needs root and /dev/fuse)");
+    (dir, server)
+}
+
+fn run_driver(path: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_edu-driver"))
+        .arg(path)
+        .args(args)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+#[test]
+fn the_driver_passes_every_check_on_the_emulated_edu_with_dma() {
+    let (dir, _server) = serve("dma", true);
+    let (ok, text) = run_driver(&dir.join("edu0"), &[]);
+    assert!(ok, "{text}");
+    for check in [
+        "PASS id",
+        "PASS liveness",
+        "PASS factorial (polled)",
+        "PASS factorial with INTx",
+        "PASS DMA round trip with INTx",
+        "PASS factorial with MSI",
+        "PASS DMA round trip with MSI",
+    ] {
+        assert!(text.contains(check), "{check} missing:\n{text}");
+    }
+}
+
+#[test]
+fn without_a_window_the_dma_checks_say_why_they_skip() {
+    let (dir, _server) = serve("nodma", false);
+    let (ok, text) = run_driver(&dir.join("edu0"), &[]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("SKIP DMA round trip with INTx: the device file has no DMA window"),
+        "{text}"
+    );
+    let (ok, text) = run_driver(&dir.join("edu0"), &["--no-irq"]);
+    assert!(ok, "{text}");
+    assert!(text.contains("SKIP factorial with MSI: --no-irq"), "{text}");
+}
