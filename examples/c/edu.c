@@ -6,7 +6,9 @@
  *
  * It finds BAR0 and the INTx interrupt through the description (never by a known offset),
  * checks the ID and liveness registers, computes 5! and 10! with the completion interrupt,
- * and acknowledges it. Exit status 0 when the device behaves.
+ * and acknowledges it. With a DMA window (devfd serve --device edu --dma 1M), it also DMAs
+ * a buffer into edu and back, each transfer ending with the completion interrupt; without
+ * one it says that check is skipped. Exit status 0 when the device behaves.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,6 +23,16 @@
 #define EDU_IRQ_STATUS 0x24
 #define EDU_IRQ_ACK 0x64
 #define EDU_STATUS_IRQ_ON_DONE 0x80
+#define EDU_DMA_SRC 0x80
+#define EDU_DMA_DST 0x88
+#define EDU_DMA_COUNT 0x90
+#define EDU_DMA_CMD 0x98
+#define EDU_DMA_RUN 1
+#define EDU_DMA_TO_PCI 2
+#define EDU_DMA_IRQ 4
+#define EDU_DMA_BUFFER 0x40000
+#define EDU_IRQ_DMA 0x100
+#define DMA_LEN 1024
 
 #define CHECK(call)                                                                         \
 	do {                                                                                \
@@ -92,6 +104,54 @@ int main(int argc, char **argv)
 		/* Acknowledge in the device, then unmask the automasked INTx vector. */
 		CHECK(devfd_write32(dev, bar0.index, EDU_IRQ_ACK, irq_status));
 		CHECK(devfd_irq_unmask(dev, intx.index, 0));
+	}
+	/* DMA: a buffer into edu's DMA buffer and back, through the DMA window. */
+	devfd_resource window = DEVFD_RESOURCE_INIT;
+	err = devfd_desc_dma_window(desc, 0, &window);
+	if (err == -ENOENT) {
+		printf("dma: skipped (the device file has no DMA window)\n");
+	} else {
+		CHECK(err);
+		void *addr;
+		size_t len;
+		CHECK(devfd_map(dev, window.index, &addr, &len));
+		volatile unsigned char *mem = addr;
+		for (int i = 0; i < DMA_LEN; i++) {
+			mem[i] = (unsigned char)(i * 13 + 7);
+			mem[8192 + i] = 0;
+		}
+		uint64_t to_device, back;
+		CHECK(devfd_dma_bus_address(&window, 0, &to_device));
+		CHECK(devfd_dma_bus_address(&window, 8192, &back));
+		const uint64_t src[] = {to_device, EDU_DMA_BUFFER};
+		const uint64_t dst[] = {EDU_DMA_BUFFER, back};
+		const uint64_t dir[] = {0, EDU_DMA_TO_PCI};
+		for (int i = 0; i < 2; i++) {
+			uint64_t events = 0;
+			uint32_t irq_status;
+			CHECK(devfd_write64(dev, bar0.index, EDU_DMA_SRC, src[i]));
+			CHECK(devfd_write64(dev, bar0.index, EDU_DMA_DST, dst[i]));
+			CHECK(devfd_write64(dev, bar0.index, EDU_DMA_COUNT, DMA_LEN));
+			CHECK(devfd_write64(dev, bar0.index, EDU_DMA_CMD,
+					    EDU_DMA_RUN | EDU_DMA_IRQ | dir[i]));
+			CHECK(devfd_wait_irq(dev, intx.index, 5000, &events));
+			CHECK(devfd_read32(dev, bar0.index, EDU_IRQ_STATUS, &irq_status));
+			if (!(irq_status & EDU_IRQ_DMA)) {
+				fprintf(stderr, "edu: DMA done without its status bit (%#x)\n", irq_status);
+				goto out;
+			}
+			CHECK(devfd_write32(dev, bar0.index, EDU_IRQ_ACK, irq_status));
+			CHECK(devfd_irq_unmask(dev, intx.index, 0));
+		}
+		int same = 1;
+		for (int i = 0; i < DMA_LEN; i++)
+			same &= mem[8192 + i] == (unsigned char)(i * 13 + 7);
+		printf("dma: %d bytes to bus %#llx and back to %#llx: %s\n", DMA_LEN,
+		       (unsigned long long)to_device, (unsigned long long)back,
+		       same ? "same" : "DIFFERENT");
+		CHECK(devfd_unmap(dev, addr));
+		if (!same)
+			goto out;
 	}
 	/* A misaligned access is refused, not silently wrong. */
 	err = devfd_read32(dev, bar0.index, 2, &value);

@@ -59,7 +59,7 @@ extern "C" {
 /**
  * Version: minor.
  */
-#define DEVFD_VERSION_MINOR 2
+#define DEVFD_VERSION_MINOR 3
 
 /**
  * Version: patch.
@@ -70,7 +70,7 @@ extern "C" {
  * The version as one number, `major << 16 | minor << 8 | patch`, usable in `#if`; compare
  * it with devfd_version() to detect a header/library mismatch.
  */
-#define DEVFD_VERSION 512
+#define DEVFD_VERSION 768
 
 /**
  * Success.
@@ -196,6 +196,11 @@ extern "C" {
  * `devfd_resource.location`: device-tree node property entry `location_index`.
  */
 #define DEVFD_LOC_DT 4
+
+/**
+ * Location: a DMA window (format 1.2): `dma_address` is its bus address.
+ */
+#define DEVFD_LOC_DMA 5
 
 /**
  * `devfd_resource.location_flags` of a PCI BAR: an I/O BAR.
@@ -347,6 +352,11 @@ typedef struct devfd_resource {
    * Region: size. Interrupt: size of its control window (16 bytes per vector).
    */
   uint64_t size;
+  /**
+   * (libdevfd 0.3, `argsz` ≥ 72) A DMA window (DEVFD_LOC_DMA): the bus address at which
+   * the device reaches the region's first byte; 0 for every other resource.
+   */
+  uint64_t dma_address;
 } devfd_resource;
 
 /**
@@ -493,6 +503,38 @@ int devfd_desc_mmap_area(const struct devfd_desc *desc,
                          uint32_t n,
                          uint64_t *offset,
                          uint64_t *size);
+
+/**
+ * The `n`-th DMA window (0 first, in file order; format 1.2): memory the device reaches by
+ * DMA at `out->dma_address` (set `out->argsz` ≥ 72 to receive it). Map it with devfd_map()
+ * and translate with devfd_dma_bus_address(). -ENOENT if there are not `n + 1` windows.
+ *
+ * # Safety
+ * `desc` is NULL or a live handle; `out` is valid for a write of its `argsz` bytes.
+ */
+int devfd_desc_dma_window(const struct devfd_desc *desc, uint32_t n, struct devfd_resource *out);
+
+/**
+ * The bus address the device reaches byte `offset` of DMA window `window` at: what a driver
+ * programs into the device's DMA registers for the buffer at that offset of its mapping.
+ * Returns 0; -EINVAL (`window` or `bus` NULL, or not a DMA window); -ENXIO (`offset` ≥ the
+ * window's size).
+ *
+ * # Safety
+ * `window` is NULL or a devfd_resource filled with `argsz` ≥ 72; `bus` is NULL or valid for
+ * a write.
+ */
+int devfd_dma_bus_address(const struct devfd_resource *window, uint64_t offset, uint64_t *bus);
+
+/**
+ * The offset in DMA window `window` of bus address `bus` (the inverse of
+ * devfd_dma_bus_address(), for addresses a device reports). Returns 0; -EINVAL as there;
+ * -ENXIO if the window does not hold `bus`.
+ *
+ * # Safety
+ * As devfd_dma_bus_address(); `offset` is NULL or valid for a write.
+ */
+int devfd_dma_offset(const struct devfd_resource *window, uint64_t bus, uint64_t *offset);
 
 /**
  * The region that is PCI configuration space; -ENOENT if none.
@@ -819,7 +861,7 @@ int devfd_irq_mask(const struct devfd_device *dev, uint32_t index, uint32_t vect
 int devfd_irq_unmask(const struct devfd_device *dev, uint32_t index, uint32_t vector);
 
 /** An initialiser for a devfd_resource: argsz set, every other field 0. */
-#define DEVFD_RESOURCE_INIT { (uint32_t)sizeof(devfd_resource), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+#define DEVFD_RESOURCE_INIT { (uint32_t)sizeof(devfd_resource), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 #ifdef __cplusplus
 }

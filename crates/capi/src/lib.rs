@@ -13,17 +13,18 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use devfd_client::{ClientError, DeviceFile, Mapping};
+use devfd_format::wire::FLAT_LOC_DMA;
 use devfd_format::{Description, FlatEntry, parse};
 
 /// Version of this libdevfd (and of devfd.h): major.
 pub const DEVFD_VERSION_MAJOR: u32 = 0;
 /// Version: minor.
-pub const DEVFD_VERSION_MINOR: u32 = 2;
+pub const DEVFD_VERSION_MINOR: u32 = 3;
 /// Version: patch.
 pub const DEVFD_VERSION_PATCH: u32 = 0;
 /// The version as one number, `major << 16 | minor << 8 | patch`, usable in `#if`; compare
 /// it with devfd_version() to detect a header/library mismatch.
-pub const DEVFD_VERSION: u32 = 0x000200;
+pub const DEVFD_VERSION: u32 = 0x000300;
 
 /// Success.
 pub const DEVFD_OK: c_int = 0;
@@ -75,6 +76,8 @@ pub const DEVFD_LOC_PCI_CONFIG: u32 = 2;
 pub const DEVFD_LOC_PCI_ROM: u32 = 3;
 /// `devfd_resource.location`: device-tree node property entry `location_index`.
 pub const DEVFD_LOC_DT: u32 = 4;
+/// Location: a DMA window (format 1.2): `dma_address` is its bus address.
+pub const DEVFD_LOC_DMA: u32 = 5;
 /// `devfd_resource.location_flags` of a PCI BAR: an I/O BAR.
 pub const DEVFD_BAR_IO: u32 = 1;
 /// `devfd_resource.location_flags` of a PCI BAR: a 64-bit memory BAR.
@@ -136,11 +139,16 @@ pub struct devfd_resource {
     pub offset: u64,
     /// Region: size. Interrupt: size of its control window (16 bytes per vector).
     pub size: u64,
+    /// (libdevfd 0.3, `argsz` ≥ 72) A DMA window (DEVFD_LOC_DMA): the bus address at which
+    /// the device reaches the region's first byte; 0 for every other resource.
+    pub dma_address: u64,
 }
 
 /// The size of the first devfd_resource layout; the least `argsz` accepted.
 const RESOURCE_V1_SIZE: u32 = 64;
-const _: () = assert!(std::mem::size_of::<devfd_resource>() == RESOURCE_V1_SIZE as usize);
+/// The size of the layout with `dma_address` (libdevfd 0.3).
+const RESOURCE_V2_SIZE: u32 = 72;
+const _: () = assert!(std::mem::size_of::<devfd_resource>() == RESOURCE_V2_SIZE as usize);
 
 /// PCI identity.
 #[repr(C)]
@@ -241,6 +249,11 @@ fn to_resource(e: FlatEntry) -> devfd_resource {
         access_widths: e.access_widths,
         offset: e.offset,
         size: e.size,
+        dma_address: if e.location == FLAT_LOC_DMA {
+            u64::from(e.location_flags) << 32 | u64::from(e.location_index)
+        } else {
+            0
+        },
     }
 }
 
@@ -257,9 +270,25 @@ unsafe fn put_resource(out: *mut devfd_resource, value: devfd_resource) -> c_int
     if argsz < RESOURCE_V1_SIZE {
         return -libc::EINVAL;
     }
-    // This library knows the v1 layout only: it fills exactly that and says so.
-    // SAFETY: valid for a write of argsz >= size_of::<devfd_resource>() bytes.
-    unsafe { out.write_unaligned(value) };
+    // Fill the largest layout that fits the caller's struct, and say which.
+    let filled = if argsz >= RESOURCE_V2_SIZE {
+        RESOURCE_V2_SIZE
+    } else {
+        RESOURCE_V1_SIZE
+    };
+    let value = devfd_resource {
+        argsz: filled,
+        ..value
+    };
+    // SAFETY: `out` is valid for a write of argsz >= `filled` bytes, and `filled` bytes of
+    // `value` are readable (it is a local of the full size).
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            (&raw const value).cast::<u8>(),
+            out.cast::<u8>(),
+            filled as usize,
+        )
+    };
     DEVFD_OK
 }
 
@@ -636,6 +665,85 @@ pub unsafe extern "C" fn devfd_desc_mmap_area(
             None => -libc::ENOENT,
         }
     })
+}
+
+/// The `n`-th DMA window (0 first, in file order; format 1.2): memory the device reaches by
+/// DMA at `out->dma_address` (set `out->argsz` ≥ 72 to receive it). Map it with devfd_map()
+/// and translate with devfd_dma_bus_address(). -ENOENT if there are not `n + 1` windows.
+///
+/// # Safety
+/// `desc` is NULL or a live handle; `out` is valid for a write of its `argsz` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_desc_dma_window(
+    desc: *const devfd_desc,
+    n: u32,
+    out: *mut devfd_resource,
+) -> c_int {
+    // SAFETY: forwarded contract.
+    unsafe {
+        lookup(desc, out, |d| {
+            d.regions()
+                .filter(|r| r.dma_address().is_some())
+                .nth(n as usize)
+                .map(|r| r.flat_entry())
+        })
+    }
+}
+
+/// The bus address the device reaches byte `offset` of DMA window `window` at: what a driver
+/// programs into the device's DMA registers for the buffer at that offset of its mapping.
+/// Returns 0; -EINVAL (`window` or `bus` NULL, or not a DMA window); -ENXIO (`offset` ≥ the
+/// window's size).
+///
+/// # Safety
+/// `window` is NULL or a devfd_resource filled with `argsz` ≥ 72; `bus` is NULL or valid for
+/// a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_dma_bus_address(
+    window: *const devfd_resource,
+    offset: u64,
+    bus: *mut u64,
+) -> c_int {
+    if window.is_null() || bus.is_null() {
+        return -libc::EINVAL;
+    }
+    // SAFETY: non-NULL and, by contract, a filled devfd_resource.
+    let w = unsafe { window.read_unaligned() };
+    if w.argsz < RESOURCE_V2_SIZE || w.location != DEVFD_LOC_DMA {
+        return -libc::EINVAL;
+    }
+    match (offset < w.size).then(|| w.dma_address.checked_add(offset)).flatten() {
+        // SAFETY: non-NULL, valid for a write by contract.
+        Some(address) => unsafe { put(bus, address) },
+        None => -libc::ENXIO,
+    }
+}
+
+/// The offset in DMA window `window` of bus address `bus` (the inverse of
+/// devfd_dma_bus_address(), for addresses a device reports). Returns 0; -EINVAL as there;
+/// -ENXIO if the window does not hold `bus`.
+///
+/// # Safety
+/// As devfd_dma_bus_address(); `offset` is NULL or valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_dma_offset(
+    window: *const devfd_resource,
+    bus: u64,
+    offset: *mut u64,
+) -> c_int {
+    if window.is_null() || offset.is_null() {
+        return -libc::EINVAL;
+    }
+    // SAFETY: non-NULL and, by contract, a filled devfd_resource.
+    let w = unsafe { window.read_unaligned() };
+    if w.argsz < RESOURCE_V2_SIZE || w.location != DEVFD_LOC_DMA {
+        return -libc::EINVAL;
+    }
+    match bus.checked_sub(w.dma_address).filter(|o| *o < w.size) {
+        // SAFETY: non-NULL, valid for a write by contract.
+        Some(o) => unsafe { put(offset, o) },
+        None => -libc::ENXIO,
+    }
 }
 
 /// The region that is PCI configuration space; -ENOENT if none.

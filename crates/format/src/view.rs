@@ -536,8 +536,9 @@ impl<'a> Region<'a> {
             Location::PciRom => (FLAT_LOC_PCI_ROM, 0, 0),
         };
         let dt = self.dt();
-        let (location, location_index, location_flags) = match (location, dt) {
-            (FLAT_LOC_NONE, Some(d)) => (FLAT_LOC_DT, d.index, d.property),
+        let (location, location_index, location_flags) = match (location, dt, self.dma_address()) {
+            (FLAT_LOC_NONE, Some(d), _) => (FLAT_LOC_DT, d.index, d.property),
+            (FLAT_LOC_NONE, None, Some(a)) => (FLAT_LOC_DMA, a as u32, (a >> 32) as u32),
             other => (other.0, location_index, location_flags),
         };
         FlatEntry {

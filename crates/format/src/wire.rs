@@ -433,6 +433,9 @@ pub const FLAT_LOC_PCI_CONFIG: u32 = 2;
 pub const FLAT_LOC_PCI_ROM: u32 = 3;
 /// Flat location: a device-tree node property entry.
 pub const FLAT_LOC_DT: u32 = 4;
+/// Flat location (1.2): a DMA window; `location_index` and `location_flags` hold the low and
+/// high 32 bits of its bus address.
+pub const FLAT_LOC_DMA: u32 = 5;
 
 const _: () = {
     assert!(core::mem::size_of::<FileHeader>() == HEADER_LEN);

@@ -2020,3 +2020,75 @@ fn a_1_0_or_1_1_reader_skips_the_1_2_records() {
     assert!(d.interrupt(0).unwrap().dt_interrupt().is_none());
     assert_eq!(d.interrupt(0).unwrap().dt().unwrap().path, "/a");
 }
+
+/// A platform mmap region (read/write/mmap, 4 KiB) whose sub-records `subs` writes.
+fn dma_region(subs: impl FnOnce(&mut Writer)) -> Vec<u8> {
+    platform_with(|w| region(w, 0, 0x10000, 0x1000, RW | REGION_MMAP, subs))
+}
+
+#[test]
+fn dma_window_valid_version_1_2_and_flat_location() {
+    let b = dma_region(|w| w.dma_window(0x10_0000).unwrap());
+    let d = parse(&b).unwrap();
+    assert_eq!(d.version(), (1, 2));
+    assert_eq!(d.region(0).unwrap().dma_address(), Some(0x10_0000));
+    let e = d.flat().next().unwrap();
+    assert_eq!(e.location, FLAT_LOC_DMA);
+    assert_eq!((e.location_index, e.location_flags), (0x10_0000, 0));
+    let high = dma_region(|w| w.dma_window(0x1234_5678_9abc_d000).unwrap());
+    let e = parse(&high).unwrap().flat().next().unwrap();
+    assert_eq!((e.location_index, e.location_flags), (0x9abc_d000, 0x1234_5678));
+}
+
+#[test]
+fn dma_window_under_a_register_region() {
+    let b = platform_with(|w| region(w, 0, 0x10000, 0x1000, RW, |w| w.dma_window(0).unwrap()));
+    let e = reject(&b);
+    assert_eq!(
+        e.kind,
+        ErrorKind::Misplaced {
+            rtype: REC_DMA_WINDOW,
+            where_: "under a region without the MMAP flag"
+        }
+    );
+    assert_eq!(e.record, at(1, Some(0), REC_DMA_WINDOW));
+    assert_eq!(e.offset, sub_offset(&b, 1, 0));
+}
+
+#[test]
+fn dma_window_past_2_64() {
+    assert!(parse(&dma_region(|w| w.dma_window(u64::MAX - 0xfff).unwrap())).is_ok());
+    let b = dma_region(|w| w.dma_window(u64::MAX - 0xffe).unwrap());
+    let e = reject(&b);
+    assert_eq!(
+        e.kind,
+        ErrorKind::DmaWindowWraps {
+            address: u64::MAX - 0xffe,
+            size: 0x1000
+        }
+    );
+    assert_eq!(e.record, at(1, Some(0), REC_DMA_WINDOW));
+    assert_eq!(e.offset, sub_offset(&b, 1, 0) + 12);
+}
+
+#[test]
+fn dma_window_wrong_length_and_duplicate() {
+    let b = dma_region(|w| w.record(REC_DMA_WINDOW, 0, &[0; 16]).unwrap());
+    assert_eq!(
+        reject(&b).kind,
+        ErrorKind::RecLenMismatch {
+            rec_len: 32,
+            expected: 24
+        }
+    );
+    let b = dma_region(|w| {
+        w.dma_window(1 << 20).unwrap();
+        w.dma_window(2 << 20).unwrap();
+    });
+    assert_eq!(
+        reject(&b).kind,
+        ErrorKind::Duplicate {
+            rtype: REC_DMA_WINDOW
+        }
+    );
+}

@@ -166,7 +166,9 @@ fn assemble(
             dt: s.dt,
             label: s.label,
             sparse,
-            dma_address: None,
+            // Some mmap regions are DMA windows (1.2), at a bus address derived from the
+            // generated widths so that it varies with the case.
+            dma_address: (mmap && s.widths & 1 != 0).then_some(u64::from(s.widths) << 20),
             access_widths: AccessWidths::new(s.widths).filter(|_| !mmap),
         });
         next = offset + size.div_ceil(PAGE_SIZE) * PAGE_SIZE;
@@ -252,12 +254,17 @@ proptest! {
             prop_assert_eq!(d.interrupt(i.index).map(|v| v.count), Some(i.count));
         }
         prop_assert_eq!(d.flat().count(), model.regions.len() + model.interrupts.len());
-        // The lowest version whose features are used: 1.2 for DT_ADDRESS or DT_INTERRUPT,
+        // The lowest version whose features are used: 1.2 for DT_ADDRESS, DT_INTERRUPT or
+        // DMA_WINDOW,
         // else 1.1 for ACCESS, else 1.0.
         let uses_access = model.regions.iter().any(|r| r.access_widths.is_some());
         let uses_dt_detail = model.regions.iter().any(|r| r.dt.as_ref().is_some_and(|d| d.address.is_some()))
             || model.interrupts.iter().any(|i| i.dt.as_ref().is_some_and(|d| d.interrupt.is_some()));
-        let minor = if uses_dt_detail { 2 } else { u16::from(uses_access) };
+        let uses_dma = model.regions.iter().any(|r| r.dma_address.is_some());
+        for r in &model.regions {
+            prop_assert_eq!(d.region(r.index).and_then(|v| v.dma_address()), r.dma_address);
+        }
+        let minor = if uses_dt_detail || uses_dma { 2 } else { u16::from(uses_access) };
         prop_assert_eq!(d.version(), (1, minor));
         for (r, e) in model.regions.iter().zip(d.flat()) {
             let expected = match (r.flags & REGION_MMAP != 0, r.access_widths) {

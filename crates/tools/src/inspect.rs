@@ -82,9 +82,10 @@ pub fn region_kind(r: &Region<'_>) -> String {
         }
         Location::PciConfig => "config".into(),
         Location::PciRom => "rom".into(),
-        Location::None => match r.dt() {
-            Some(d) => format!("dt {}[{}]", dt_property_name(d.property), d.index),
-            None => "-".into(),
+        Location::None => match (r.dt(), r.dma_address()) {
+            (Some(d), _) => format!("dt {}[{}]", dt_property_name(d.property), d.index),
+            (None, Some(_)) => "dma window".into(),
+            (None, None) => "-".into(),
         },
     }
 }
@@ -124,6 +125,9 @@ fn region_line(r: &Region<'_>) -> String {
     }
     if let Some(a) = r.dt_address() {
         let _ = write!(line, "  cpu {a:#x}");
+    }
+    if let Some(a) = r.dma_address() {
+        let _ = write!(line, "  bus {a:#x}");
     }
     if let Some(w) = r.access() {
         let _ = write!(line, "  widths {}", widths_text(w));
@@ -335,6 +339,7 @@ pub fn render_json(d: &Description<'_>) -> Value {
                 "location": location_json(&r), "dt": region_dt_json(&r), "label": r.label(),
                 "sparse_mmap": r.sparse_areas().map(|a| a.map(|(o, s)| json!({"offset": o, "size": s})).collect::<Vec<_>>()),
                 "access_widths": r.access_widths().map(|w| w.lengths().collect::<Vec<_>>()),
+                "dma_address": r.dma_address(),
             })
         })
         .collect();
@@ -478,6 +483,10 @@ pub fn render_flat(d: &Description<'_>) -> String {
                 "dt {}[{}]",
                 dt_property_name(e.location_flags),
                 e.location_index
+            ),
+            FLAT_LOC_DMA => format!(
+                "dma bus {:#x}",
+                u64::from(e.location_flags) << 32 | u64::from(e.location_index)
             ),
             _ => "-".into(),
         };

@@ -95,6 +95,11 @@ fn examples_without_access_are_version_1_0() {
 }
 
 #[test]
+fn edu_dma_example() {
+    check("edu-dma", &example("edu-dma"));
+}
+
+#[test]
 fn nvme_like_example() {
     check("nvme-like", &example("nvme-like"));
 }
@@ -102,7 +107,7 @@ fn nvme_like_example() {
 #[test]
 fn every_record_type_has_a_golden_vector() {
     let mut seen = std::collections::BTreeSet::new();
-    for name in ["edu", "pl031", "nvme-like", "pl031-access", "pl031-dt"] {
+    for name in ["edu", "pl031", "nvme-like", "pl031-access", "pl031-dt", "edu-dma"] {
         let bytes = std::fs::read(root().join(format!("tests/golden/{name}.bin"))).unwrap();
         let d = parse(&bytes).unwrap();
         for r in d.records() {
@@ -133,6 +138,7 @@ fn every_record_type_has_a_golden_vector() {
         REC_ACCESS,
         REC_DT_ADDRESS,
         REC_DT_INTERRUPT,
+        REC_DMA_WINDOW,
     ];
     for t in all {
         assert!(
