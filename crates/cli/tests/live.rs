@@ -1119,7 +1119,7 @@ fn device_options_choose_what_is_served() {
     for (spec, message) in [
         (
             "frob",
-            "--device frob: unknown device kind `frob` (known: edu, pl031, memory)",
+            "--device frob: unknown device kind `frob` (known: edu, pl031, memory, fault)",
         ),
         (
             "memory,size=3",
@@ -1353,13 +1353,13 @@ fn dump_and_read_stream_their_output_in_bounded_memory() {
         &["mem0", "fault0"],
     );
     let mem = s.path("mem0").display().to_string();
-    // 32 MiB of dump under a 100 MB address-space limit: buffering it all (32 MiB of data and
-    // 160 MB of text) cannot fit; streaming runs in constant memory.
+    // 8 MiB of dump under a 48 MB address-space limit: buffering it all (8 MiB of data and
+    // 40 MB of text) cannot fit; streaming runs in constant memory.
     let out = sh(&format!(
-        "ulimit -v 100000; \"$DEVFD\" dump {mem} ram --length 0x2000000 | wc -l"
+        "ulimit -v 48000; \"$DEVFD\" dump {mem} ram --length 0x800000 | wc -l"
     ));
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout).trim(), (0x200_0000 / 16).to_string());
+    assert_eq!(text(&out.stdout).trim(), (0x80_0000 / 16).to_string());
     // A reader that stops early ends the dump quietly and at once.
     let out = sh(&format!(
         "\"$DEVFD\" dump {mem} ram --length 0x4000000 | head -c 100"
