@@ -357,6 +357,17 @@ fn describe(
     Ok((d.build()?, mapped))
 }
 
+/// Registers `eventfd` as the trigger of INTx of a VFIO device opened without devfd (a
+/// baseline for measurements).
+pub fn raw_trigger_intx(device: BorrowedFd<'_>, eventfd: BorrowedFd<'_>) -> std::io::Result<()> {
+    set_irqs(device, INTX, VFIO_IRQ_SET_ACTION_TRIGGER, 0, 1, Some(&[eventfd.as_raw_fd()]))
+}
+
+/// Unmasks (acknowledges) INTx of a VFIO device opened without devfd.
+pub fn raw_unmask_intx(device: BorrowedFd<'_>) -> std::io::Result<()> {
+    set_irqs(device, INTX, VFIO_IRQ_SET_ACTION_UNMASK, 0, 1, None)
+}
+
 /// `VFIO_DEVICE_SET_IRQS`: `action` with eventfds (`fds`), or with no data.
 fn set_irqs(
     device: BorrowedFd<'_>,
@@ -439,6 +450,11 @@ impl VfioDevice {
         }
         device.switch_mode(MODE_INTX);
         Ok(device)
+    }
+
+    /// The VFIO device descriptor (for measurements against the device file).
+    pub fn device_fd(&self) -> BorrowedFd<'_> {
+        self.file.as_fd()
     }
 
     /// What the kernel reported.

@@ -23,7 +23,9 @@ mod ioctl;
 mod open;
 
 pub use caps::{CapError, Capability, RegionInfo, parse_region_info};
-pub use device::{CONFIG_REGION, KernelInfo, KernelIrq, VfioDevice, query};
+pub use device::{
+    CONFIG_REGION, KernelInfo, KernelIrq, VfioDevice, query, raw_trigger_intx, raw_unmask_intx,
+};
 pub use dma::{DMA_REGION, DmaWindow, parse_iova_ranges, place};
 pub use error::VfioError;
 pub use open::{Container, SYSFS_PCI, bound_driver, iommu_group};

@@ -158,6 +158,44 @@ impl Driver {
         Err("no MSI capability".into())
     }
 
+    /// Raw `pread`/`pwrite` a buggy or hostile client might make: each is answered with the
+    /// errno SPEC.md §6.6 assigns, and has no effect.
+    fn hostile(&self) -> Check {
+        use std::os::unix::fs::FileExt;
+        let f = self.dev.file();
+        let r = self.dev.region(self.bar0).ok_or("no BAR0")?;
+        let expect = |what: &str, result: std::io::Result<usize>, errno: i32| match result {
+            Ok(n) => Err(format!("{what}: succeeded ({n} bytes)")),
+            Err(e) if e.raw_os_error() == Some(errno) => Ok(()),
+            Err(e) => Err(format!("{what}: {e}, want errno {errno}")),
+        };
+        let mut b = [0u8; 4];
+        expect("misaligned 4-byte read", f.read_at(&mut b, r.offset + 2), libc::EINVAL)?;
+        expect("3-byte read", f.read_at(&mut b[..3], r.offset), libc::EINVAL)?;
+        expect(
+            "read across BAR0's end",
+            f.read_at(&mut b, r.offset + r.size - 2),
+            libc::ENXIO,
+        )?;
+        expect("write to the description", f.write_at(&[0], 16), libc::EPERM)?;
+        if let Some(irq) = self.dev.interrupts().first() {
+            expect(
+                "2-byte read of an event counter",
+                f.read_at(&mut b[..2], irq.control_offset),
+                libc::EINVAL,
+            )?;
+            expect(
+                "write to an event counter",
+                f.write_at(&[0; 8], irq.control_offset),
+                libc::EPERM,
+            )?;
+        }
+        if self.r32(ID)? & 0xff != 0xed {
+            return Err("the device changed".into());
+        }
+        Ok(())
+    }
+
     fn dma(&self, irq: u32, window: &Mapping) -> Check {
         let pattern: Vec<u8> = (0..1024u32).map(|i| (i * 13 + 7) as u8).collect();
         window
@@ -235,6 +273,7 @@ fn main() -> ExitCode {
     report("id", driver.id(), &mut failed);
     report("liveness", driver.liveness(), &mut failed);
     report("factorial (polled)", driver.factorial_polled(), &mut failed);
+    report("hostile accesses get SPEC errnos", driver.hostile(), &mut failed);
     let skip = |why: &str| Err(format!("skip: {why}"));
     let irq_check = |irq: Option<u32>, f: &dyn Fn(u32) -> Check| match (irqs, irq) {
         (false, _) => skip("--no-irq: this source delivers no interrupts"),

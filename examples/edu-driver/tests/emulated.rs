@@ -44,6 +44,7 @@ fn the_driver_passes_every_check_on_the_emulated_edu_with_dma() {
         "PASS id",
         "PASS liveness",
         "PASS factorial (polled)",
+        "PASS hostile accesses get SPEC errnos",
         "PASS factorial with INTx",
         "PASS DMA round trip with INTx",
         "PASS factorial with MSI",
