@@ -1,5 +1,5 @@
 # Shared by the scripts in scripts/vm/ (sourced, not run).
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034,SC2154  # used by the scripts that source it
 
 vm_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 vm_cache=${DEVFD_VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/devfd-vm}

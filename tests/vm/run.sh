@@ -9,6 +9,8 @@
 # (devfd, vfio-regions). Helpers (vm_bind_vfio, vm_unbind, vm_wait_for, vm_mounted) are in
 # /lib/devfd-vm.sh, written by scripts/vm/build-guest.
 . /lib/devfd-vm.sh
+# shellcheck source=tests/vm/vfio-checks.sh
+. /test/vfio-checks.sh
 
 CHECKS="
   modules_loaded
@@ -19,8 +21,16 @@ CHECKS="
   serve_sigkill_leaves_no_mount
   serve_again
   serve_pci_edu
+  edu_driver_pci
   vfio_bind
   vfio_regions
+  info_vfio
+  serve_vfio
+  edu_driver_vfio
+  vfio_mask_unmask
+  vfio_hostile
+  vfio_sigkill_releases_group
+  vfio_bench
   ls_pci_vfio
   vfio_unbind
 "
@@ -131,7 +141,10 @@ check_serve_pci_edu() {
   # The real edu from sysfs, no driver bound: BAR0 through sysfs resource0.
   start_serve /run/devfd-pci --pci "$BDF" --allow-bar-access || return 1
   devfd ls /run/devfd-pci | sed 's/^/  /'
-  f=/run/devfd-pci/$(ls /run/devfd-pci | grep -v '\.r[0-9]*$' | head -1)
+  f=
+  for p in /run/devfd-pci/*; do
+    case "$p" in *.r[0-9]*) ;; *) f=${f:-$p} ;; esac
+  done
   r=$(devfd read "$f" bar0 0) || no "devfd read $f bar0 0 failed"
   ok=0
   expect_eq "real edu bar0+0" "$r" 0x010000ed || ok=1
