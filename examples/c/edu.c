@@ -76,6 +76,14 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	/* As any PCI driver: memory decoding and bus mastering on (DMA and MSI need it). A
+	 * device file without config space access (a read-only one) keeps what it has. */
+	devfd_resource config = DEVFD_RESOURCE_INIT;
+	uint16_t command;
+	if (devfd_desc_pci_config(desc, &config) == 0 &&
+	    devfd_read16(dev, config.index, 4, &command) == 0)
+		(void)devfd_write16(dev, config.index, 4, command | 0x6);
+
 	uint32_t value;
 	CHECK(devfd_read32(dev, bar0.index, EDU_ID, &value));
 	printf("id: %#010x\n", value);

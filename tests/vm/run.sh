@@ -190,6 +190,7 @@ check_ls_pci_vfio() {
 }
 
 check_vfio_unbind() {
+  stop_serve
   vm_unbind "$BDF" || no "unbinding $BDF failed" || return 1
   expect_eq driver "$(vm_driver "$BDF")" "" || return 1
   echo "  $BDF has no driver again"

@@ -180,6 +180,8 @@ pub struct VfioDevice {
     shared: Arc<Shared>,
     thread: Option<std::thread::JoinHandle<()>>,
     mode: AtomicU8,
+    /// The enable bits the driver last wrote: bit 0 MSI, bit 1 MSI-X.
+    driver_msi: AtomicU8,
     /// Serializes interrupt mode changes and config writes that cause them.
     mode_lock: Mutex<()>,
     msi_cap: Option<u64>,
@@ -440,6 +442,7 @@ impl VfioDevice {
             shared,
             thread: Some(thread),
             mode: AtomicU8::new(MODE_NONE),
+            driver_msi: AtomicU8::new(0),
             mode_lock: Mutex::new(()),
             dma,
             _container: container.clone(),
@@ -534,33 +537,24 @@ impl VfioDevice {
     }
 
     /// After a config write: follows the driver's MSI / MSI-X enable bits, as a VMM does.
-    fn follow_config(&self, offset: u64, len: usize) {
-        let touches = |cap: Option<u64>| {
-            cap.is_some_and(|c| offset < c + 4 && offset + len as u64 > c + 2)
+    /// vfio-pci virtualizes those bits (a write does not enable MSI, SET_IRQS does, and reads
+    /// show what SET_IRQS did), so they are taken from the bytes the driver wrote.
+    fn follow_config(&self, offset: u64, data: &[u8]) {
+        let written = |at: u64| -> Option<u8> {
+            let i = usize::try_from(at.checked_sub(offset)?).ok()?;
+            data.get(i).copied()
         };
-        if !touches(self.msi_cap) && !touches(self.msix_cap) {
-            return;
+        let mut msi = self.driver_msi.load(Ordering::Acquire);
+        if let Some(b) = self.msi_cap.and_then(|c| written(c + 2)) {
+            msi = (msi & !1) | (b & 1);
         }
-        let Some(config) = self
-            .regions
-            .iter()
-            .find(|r| r.index == CONFIG_REGION)
-            .copied()
-        else {
-            return;
-        };
-        let control = |cap: Option<u64>| -> u16 {
-            let mut b = [0u8; 2];
-            match cap {
-                Some(c) if self.file.read_exact_at(&mut b, config.vfio_offset + c + 2).is_ok() => {
-                    u16::from_le_bytes(b)
-                }
-                _ => 0,
-            }
-        };
-        let mode = if control(self.msix_cap) & 0x8000 != 0 {
+        if let Some(b) = self.msix_cap.and_then(|c| written(c + 3)) {
+            msi = (msi & !2) | ((b >> 6) & 2);
+        }
+        self.driver_msi.store(msi, Ordering::Release);
+        let mode = if msi & 2 != 0 {
             MODE_MSIX
-        } else if control(self.msi_cap) & 1 != 0 {
+        } else if msi & 1 != 0 {
             MODE_MSI
         } else {
             MODE_INTX
@@ -638,7 +632,7 @@ impl Device for VfioDevice {
             DeviceError::Failed
         })?;
         if region == CONFIG_REGION {
-            self.follow_config(offset, data.len());
+            self.follow_config(offset, data);
         }
         Ok(())
     }
@@ -671,6 +665,7 @@ impl Device for VfioDevice {
             log::warn!("{}: VFIO_DEVICE_RESET: {e}", self.info.bdf);
         }
         // A reset function has MSI and MSI-X disabled: back to INTx, all vectors idle.
+        self.driver_msi.store(0, Ordering::Release);
         self.switch_mode(MODE_INTX);
         self.shared.interrupts.reset();
     }

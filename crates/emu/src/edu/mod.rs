@@ -20,7 +20,8 @@
 //! 0x100 on completion): with a [`DmaMemory`] window (`EduOptions::dma`, `edu,dma=SIZE`) the
 //! engine copies between its buffer and the window, which the device file serves as region 16
 //! ("dma", mmap) with its bus address (DMA_WINDOW). Bus addresses are clamped to QEMU's 28-bit
-//! DMA mask. A transfer that reaches outside the window, or outside the buffer, moves nothing
+//! DMA mask. As on a real bus, the driver must enable bus mastering (command register bit 2)
+//! first. A transfer without it, or that reaches outside the window or the buffer, moves nothing
 //! — as a real edu behind an IOMMU sees a fault — and still completes (QEMU's edu ignores the
 //! error too). Transfers run on the worker thread, at once rather than after QEMU's 100 ms.
 
@@ -252,6 +253,8 @@ impl State {
             let end = s.checked_add(t.count)?;
             (end <= DMA_BUFFER_SIZE).then_some(s as usize..end as usize)
         });
+        // Without bus mastering (command register bit 2) a function cannot reach memory.
+        let dma = dma.filter(|_| self.config.bus_master());
         let moved = match (range, dma) {
             (Some(range), Some(dma)) => match self.dma_buffer.get_mut(range) {
                 Some(buf) if t.to_pci => dma.write(bus, buf).is_ok(),
@@ -393,7 +396,9 @@ impl std::fmt::Debug for Edu {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pci::configuration::{COMMAND_INTX_DISABLE, COMMAND_MEMORY_SPACE};
+    use crate::pci::configuration::{
+        COMMAND_BUS_MASTER, COMMAND_INTX_DISABLE, COMMAND_MEMORY_SPACE,
+    };
     use registers::*;
     use std::time::Instant;
 
@@ -609,6 +614,14 @@ mod tests {
         assert!(d.shared_memory(Edu::DMA_REGION).is_some());
         let sub = d.interrupts().subscribe();
         let bus = crate::DEFAULT_BUS_ADDRESS;
+        // Without bus mastering nothing moves.
+        window.memory().write_at(0, &[9; 16]).unwrap();
+        dma(&d, &sub, bus, DMA_BUFFER_START, 16, false);
+        dma(&d, &sub, DMA_BUFFER_START, bus + 4096, 16, true);
+        let mut none = [0u8; 16];
+        window.memory().read_at(4096, &mut none).unwrap();
+        assert_eq!(none, [0; 16]);
+        d.write(CONFIG, 4, &COMMAND_BUS_MASTER.to_le_bytes()).unwrap();
         let pattern: Vec<u8> = (0..256u32).map(|i| (i * 7) as u8).collect();
         window.memory().write_at(0, &pattern).unwrap();
         // RAM → buffer, then buffer → RAM one page further on.

@@ -127,6 +127,10 @@ impl ConfigSpace {
     }
 
     /// Whether the driver has set the command register's INTx-disable bit.
+    pub(crate) fn bus_master(&self) -> bool {
+        self.command() & COMMAND_BUS_MASTER != 0
+    }
+
     pub(crate) fn intx_disabled(&self) -> bool {
         self.command() & COMMAND_INTX_DISABLE != 0
     }
