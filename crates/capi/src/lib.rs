@@ -712,7 +712,10 @@ pub unsafe extern "C" fn devfd_dma_bus_address(
     if w.argsz < RESOURCE_V2_SIZE || w.location != DEVFD_LOC_DMA {
         return -libc::EINVAL;
     }
-    match (offset < w.size).then(|| w.dma_address.checked_add(offset)).flatten() {
+    match (offset < w.size)
+        .then(|| w.dma_address.checked_add(offset))
+        .flatten()
+    {
         // SAFETY: non-NULL, valid for a write by contract.
         Some(address) => unsafe { put(bus, address) },
         None => -libc::ENXIO,

@@ -109,14 +109,20 @@ pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
         devfd_emu::demo_devices().context("creating the demo devices")?
     } else {
         let demo_specs = ["edu", "pl031", "memory"].map(String::from);
-        let specs = if demo { &demo_specs[..] } else { &args.devices[..] };
+        let specs = if demo {
+            &demo_specs[..]
+        } else {
+            &args.devices[..]
+        };
         specs
             .iter()
             .map(|spec| {
                 // --dma gives the devices with a DMA engine (edu) a window, unless the spec
                 // sizes one itself.
                 let spec = match dma {
-                    Some(size) if spec.split(',').next() == Some("edu") && !spec.contains("dma=") => {
+                    Some(size)
+                        if spec.split(',').next() == Some("edu") && !spec.contains("dma=") =>
+                    {
                         format!("{spec},dma={size}")
                     }
                     _ => spec.clone(),

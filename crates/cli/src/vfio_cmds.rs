@@ -26,8 +26,8 @@ pub fn serve_devices(bdfs: &[String], dma: Option<u64>) -> Result<Vec<Arc<dyn De
         return Ok(Vec::new());
     }
     let bdfs: Vec<String> = bdfs.iter().map(|b| full_bdf(b)).collect();
-    let devices = devfd_vfio::open_all(&bdfs, dma)
-        .with_context(|| format!("--vfio {}", bdfs.join(",")))?;
+    let devices =
+        devfd_vfio::open_all(&bdfs, dma).with_context(|| format!("--vfio {}", bdfs.join(",")))?;
     Ok(devices
         .into_iter()
         .map(|d| Arc::new(d) as Arc<dyn Device>)
@@ -121,7 +121,8 @@ pub fn info(bdf: &str, json_out: bool) -> Result<ExitCode> {
     let container = Arc::new(std::sync::Mutex::new(
         devfd_vfio::Container::new().context("opening the VFIO container")?,
     ));
-    let device = VfioDevice::open(&container, &bdf, None).with_context(|| format!("--vfio {bdf}"))?;
+    let device =
+        VfioDevice::open(&container, &bdf, None).with_context(|| format!("--vfio {bdf}"))?;
     let parsed = devfd_format::parse(device.description()).context("the built description")?;
     let text = if json_out {
         let v = json!({

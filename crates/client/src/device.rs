@@ -178,7 +178,10 @@ impl DeviceFile {
     /// device reaches by DMA, which a driver maps with [`Self::map`] and addresses with
     /// [`crate::Mapping::bus_address`].
     pub fn dma_windows(&self) -> impl Iterator<Item = RegionInfo> + '_ {
-        self.regions().iter().copied().filter(RegionInfo::is_dma_window)
+        self.regions()
+            .iter()
+            .copied()
+            .filter(RegionInfo::is_dma_window)
     }
 
     /// The region that is PCI configuration space.

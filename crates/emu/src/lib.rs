@@ -31,9 +31,9 @@
 )]
 
 pub mod clock;
+mod dma;
 mod dt_model;
 mod edu;
-mod dma;
 mod error;
 mod fault;
 mod memory;
@@ -45,9 +45,9 @@ pub mod shm;
 mod spec;
 
 pub use clock::{Clock, ManualClock, MonotonicClock};
+pub use dma::{DEFAULT_BUS_ADDRESS, DmaFault, DmaMemory};
 pub use dt_model::{DT_MODELS, DtModel, DtModelOptions, dt_model, log_line, stderr_lines};
 pub use edu::{Edu, EduOptions};
-pub use dma::{DEFAULT_BUS_ADDRESS, DmaFault, DmaMemory};
 pub use error::{EmuError, ShmError};
 pub use fault::{FaultControl, FaultOptions, Faulty};
 pub use memory::{Memory, MemoryOptions};

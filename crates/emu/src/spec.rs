@@ -7,7 +7,8 @@ use devfd_device::Device;
 use std::time::Duration;
 
 use crate::{
-    DmaMemory, Edu, EduOptions, EmuError, FaultOptions, Faulty, Memory, MemoryOptions, Pl031, Pl031Options,
+    DmaMemory, Edu, EduOptions, EmuError, FaultOptions, Faulty, Memory, MemoryOptions, Pl031,
+    Pl031Options,
 };
 
 /// The device kinds [`from_spec`] knows.

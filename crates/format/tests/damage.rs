@@ -2037,7 +2037,10 @@ fn dma_window_valid_version_1_2_and_flat_location() {
     assert_eq!((e.location_index, e.location_flags), (0x10_0000, 0));
     let high = dma_region(|w| w.dma_window(0x1234_5678_9abc_d000).unwrap());
     let e = parse(&high).unwrap().flat().next().unwrap();
-    assert_eq!((e.location_index, e.location_flags), (0x9abc_d000, 0x1234_5678));
+    assert_eq!(
+        (e.location_index, e.location_flags),
+        (0x9abc_d000, 0x1234_5678)
+    );
 }
 
 #[test]

@@ -72,12 +72,7 @@ impl Overflow {
 }
 
 /// Offers the thread for more jobs until it has been idle for [`IDLE`].
-fn worker(
-    id: u64,
-    idle: &IdleList,
-    sender: &Sender<Job>,
-    receiver: &Receiver<Job>,
-) {
+fn worker(id: u64, idle: &IdleList, sender: &Sender<Job>, receiver: &Receiver<Job>) {
     loop {
         idle.lock()
             .unwrap_or_else(PoisonError::into_inner)

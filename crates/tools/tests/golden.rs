@@ -107,7 +107,14 @@ fn nvme_like_example() {
 #[test]
 fn every_record_type_has_a_golden_vector() {
     let mut seen = std::collections::BTreeSet::new();
-    for name in ["edu", "pl031", "nvme-like", "pl031-access", "pl031-dt", "edu-dma"] {
+    for name in [
+        "edu",
+        "pl031",
+        "nvme-like",
+        "pl031-access",
+        "pl031-dt",
+        "edu-dma",
+    ] {
         let bytes = std::fs::read(root().join(format!("tests/golden/{name}.bin"))).unwrap();
         let d = parse(&bytes).unwrap();
         for r in d.records() {

@@ -265,9 +265,11 @@ mod tests {
     #[test]
     fn a_chain_of_every_known_capability() {
         let mut caps = sparse(32 + 48, &[(0, 0x1000), (0x3000, 0x1000)], 2);
-        caps.extend(cap(VFIO_REGION_INFO_CAP_TYPE as u16, 32 + 48 + 16, &[
-            1, 0, 0, 0, 2, 0, 0, 0,
-        ]));
+        caps.extend(cap(
+            VFIO_REGION_INFO_CAP_TYPE as u16,
+            32 + 48 + 16,
+            &[1, 0, 0, 0, 2, 0, 0, 0],
+        ));
         caps.extend(cap(VFIO_REGION_INFO_CAP_MSIX_MAPPABLE as u16, 0, &[]));
         let info = parse_region_info(&answer(CAPS | 7, 32, &caps)).unwrap();
         assert_eq!(info.size, 0x10_0000);
@@ -303,20 +305,32 @@ mod tests {
         b[0] = 200;
         assert!(matches!(t(b), CapError::Truncated { .. }));
         assert_eq!(t(answer(CAPS, 8, &[0; 16])), CapError::IntoHeader { at: 8 });
-        assert_eq!(t(answer(CAPS, 34, &[0; 16])), CapError::Misaligned { at: 34 });
+        assert_eq!(
+            t(answer(CAPS, 34, &[0; 16])),
+            CapError::Misaligned { at: 34 }
+        );
         assert_eq!(
             t(answer(CAPS, 40, &[0; 12])),
             CapError::PastEnd { at: 40, end: 44 }
         );
         // Self-loop, and a next that goes backwards.
         let self_loop = cap(VFIO_REGION_INFO_CAP_MSIX_MAPPABLE as u16, 32, &[]);
-        assert_eq!(t(answer(CAPS, 32, &self_loop)), CapError::Loop { at: 32, next: 32 });
+        assert_eq!(
+            t(answer(CAPS, 32, &self_loop)),
+            CapError::Loop { at: 32, next: 32 }
+        );
         let mut back = cap(VFIO_REGION_INFO_CAP_MSIX_MAPPABLE as u16, 40, &[]);
         back.extend(cap(VFIO_REGION_INFO_CAP_MSIX_MAPPABLE as u16, 32, &[]));
-        assert_eq!(t(answer(CAPS, 32, &back)), CapError::Loop { at: 40, next: 32 });
+        assert_eq!(
+            t(answer(CAPS, 32, &back)),
+            CapError::Loop { at: 40, next: 32 }
+        );
         // A next past argsz.
         let far = cap(VFIO_REGION_INFO_CAP_MSIX_MAPPABLE as u16, 4096, &[]);
-        assert!(matches!(t(answer(CAPS, 32, &far)), CapError::PastEnd { at: 4096, .. }));
+        assert!(matches!(
+            t(answer(CAPS, 32, &far)),
+            CapError::PastEnd { at: 4096, .. }
+        ));
         // count × 16 overflows, or exceeds the answer.
         let huge = sparse(0, &[(0, 0x1000)], u32::MAX);
         assert_eq!(
@@ -327,7 +341,10 @@ mod tests {
             }
         );
         let short = sparse(0, &[(0, 0x1000)], 2);
-        assert!(matches!(t(answer(CAPS, 32, &short)), CapError::BadAreaCount { count: 2, .. }));
+        assert!(matches!(
+            t(answer(CAPS, 32, &short)),
+            CapError::BadAreaCount { count: 2, .. }
+        ));
     }
 
     proptest::proptest! {

@@ -362,7 +362,14 @@ fn describe(
 /// Registers `eventfd` as the trigger of INTx of a VFIO device opened without devfd (a
 /// baseline for measurements).
 pub fn raw_trigger_intx(device: BorrowedFd<'_>, eventfd: BorrowedFd<'_>) -> std::io::Result<()> {
-    set_irqs(device, INTX, VFIO_IRQ_SET_ACTION_TRIGGER, 0, 1, Some(&[eventfd.as_raw_fd()]))
+    set_irqs(
+        device,
+        INTX,
+        VFIO_IRQ_SET_ACTION_TRIGGER,
+        0,
+        1,
+        Some(&[eventfd.as_raw_fd()]),
+    )
 }
 
 /// Unmasks (acknowledges) INTx of a VFIO device opened without devfd.
@@ -568,7 +575,9 @@ impl VfioDevice {
             .iter()
             .find(|r| r.index == region)
             .ok_or(DeviceError::Unsupported)?;
-        let end = offset.checked_add(len as u64).ok_or(DeviceError::Unsupported)?;
+        let end = offset
+            .checked_add(len as u64)
+            .ok_or(DeviceError::Unsupported)?;
         if end > r.size {
             return Err(DeviceError::Unsupported);
         }
@@ -580,7 +589,11 @@ impl VfioDevice {
 
 /// The interrupt thread: turns eventfd signals into device-file events until told to stop.
 fn deliver(shared: &Shared) {
-    let mut fds: Vec<BorrowedFd<'_>> = shared.eventfds.iter().map(|(_, _, fd)| fd.as_fd()).collect();
+    let mut fds: Vec<BorrowedFd<'_>> = shared
+        .eventfds
+        .iter()
+        .map(|(_, _, fd)| fd.as_fd())
+        .collect();
     fds.push(shared.stop.as_fd());
     let stop_at = fds.len() - 1;
     loop {
@@ -625,8 +638,11 @@ impl Device for VfioDevice {
             return w.write(offset, data);
         }
         let at = self.mapped(region, offset, data.len())?;
-        let _guard = (region == CONFIG_REGION)
-            .then(|| self.mode_lock.lock().unwrap_or_else(PoisonError::into_inner));
+        let _guard = (region == CONFIG_REGION).then(|| {
+            self.mode_lock
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+        });
         self.file.write_all_at(data, at).map_err(|e| {
             log::debug!("{}: write region {region} +{offset:#x}: {e}", self.info.bdf);
             DeviceError::Failed
@@ -658,7 +674,10 @@ impl Device for VfioDevice {
     }
 
     fn reset(&self) {
-        let _guard = self.mode_lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let _guard = self
+            .mode_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if self.info.flags & VFIO_DEVICE_FLAGS_RESET != 0
             && let Err(e) = ioctl::device_reset(self.file.as_fd())
         {
@@ -774,11 +793,19 @@ mod tests {
             ]
         );
         assert_eq!(mapped[1].vfio_offset, 7 << 40);
-        let irqs: Vec<_> = d.interrupts().map(|i| (i.index, i.kind, i.count, i.flags)).collect();
+        let irqs: Vec<_> = d
+            .interrupts()
+            .map(|i| (i.index, i.kind, i.count, i.flags))
+            .collect();
         assert_eq!(
             irqs,
             [
-                (0, IRQ_KIND_INTX, 1, IRQ_LEVEL | IRQ_MASKABLE | IRQ_AUTOMASKED),
+                (
+                    0,
+                    IRQ_KIND_INTX,
+                    1,
+                    IRQ_LEVEL | IRQ_MASKABLE | IRQ_AUTOMASKED
+                ),
                 (1, IRQ_KIND_MSI, 1, IRQ_MASKABLE),
                 (4, IRQ_KIND_REQUEST, 1, IRQ_MASKABLE),
             ]

@@ -59,11 +59,15 @@ fn iova_ranges(container: &Container) -> Vec<(u64, u64)> {
 }
 
 fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at.checked_add(4)?)?.try_into().ok()?))
+    Some(u32::from_le_bytes(
+        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
+    ))
 }
 
 fn u64_at(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(at..at.checked_add(8)?)?.try_into().ok()?))
+    Some(u64::from_le_bytes(
+        b.get(at..at.checked_add(8)?)?.try_into().ok()?,
+    ))
 }
 
 /// The IOVA ranges in an IOMMU_GET_INFO answer (untrusted: every offset is checked, the
@@ -119,10 +123,8 @@ pub fn place(ranges: &[(u64, u64)], size: u64) -> Option<u64> {
 impl DmaWindow {
     /// Allocates `size` bytes and maps them for every device of `container`.
     pub fn new(container: &Arc<Mutex<Container>>, size: u64) -> Result<Self, VfioError> {
-        let dma_err = |source: Box<dyn std::error::Error + Send + Sync>| VfioError::Dma {
-            size,
-            source,
-        };
+        let dma_err =
+            |source: Box<dyn std::error::Error + Send + Sync>| VfioError::Dma { size, source };
         let c = container.lock().unwrap_or_else(PoisonError::into_inner);
         let ranges = iova_ranges(&c);
         let iova = place(&ranges, size)
@@ -187,7 +189,10 @@ impl DmaWindow {
 
 impl Drop for DmaWindow {
     fn drop(&mut self) {
-        let c = self.container.lock().unwrap_or_else(PoisonError::into_inner);
+        let c = self
+            .container
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if let Err(e) = ioctl::iommu_unmap_dma(c.fd(), self.iova(), self.size()) {
             log::warn!("unmapping the DMA window at {:#x}: {e}", self.iova());
         }

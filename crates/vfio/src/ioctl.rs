@@ -76,14 +76,20 @@ pub(crate) fn group_get_status(group: BorrowedFd<'_>) -> io::Result<u32> {
 }
 
 /// `VFIO_GROUP_SET_CONTAINER`.
-pub(crate) fn group_set_container(group: BorrowedFd<'_>, container: BorrowedFd<'_>) -> io::Result<()> {
+pub(crate) fn group_set_container(
+    group: BorrowedFd<'_>,
+    container: BorrowedFd<'_>,
+) -> io::Result<()> {
     let fd: libc::c_int = container.as_raw_fd();
     // SAFETY: the kernel reads one int (the container fd) from a live local.
     check(unsafe { libc::ioctl(group.as_raw_fd(), GROUP_SET_CONTAINER, &fd) }).map(drop)
 }
 
 /// `VFIO_GROUP_GET_DEVICE_FD` for the device named `name` (its PCI address).
-pub(crate) fn group_get_device_fd(group: BorrowedFd<'_>, name: &std::ffi::CStr) -> io::Result<OwnedFd> {
+pub(crate) fn group_get_device_fd(
+    group: BorrowedFd<'_>,
+    name: &std::ffi::CStr,
+) -> io::Result<OwnedFd> {
     // SAFETY: `name` is NUL-terminated and outlives the call; the kernel only reads it.
     let fd = check(unsafe { libc::ioctl(group.as_raw_fd(), GROUP_GET_DEVICE_FD, name.as_ptr()) })?;
     // SAFETY: a successful call returns a new descriptor that nobody else owns.
@@ -156,8 +162,7 @@ pub(crate) fn iommu_get_info(container: BorrowedFd<'_>, buf: &mut [u64]) -> io::
     }
     // SAFETY: `buf` is aligned, writable and at least a vfio_iommu_type1_info; its argsz
     // bounds what the kernel writes.
-    check(unsafe { libc::ioctl(container.as_raw_fd(), IOMMU_GET_INFO, buf.as_mut_ptr()) })
-        .map(drop)
+    check(unsafe { libc::ioctl(container.as_raw_fd(), IOMMU_GET_INFO, buf.as_mut_ptr()) }).map(drop)
 }
 
 /// `VFIO_IOMMU_MAP_DMA`: maps `size` bytes of this process at `vaddr` to `iova`.
@@ -227,7 +232,11 @@ pub(crate) fn poll_readable(fds: &[BorrowedFd<'_>], timeout_ms: i32) -> io::Resu
     let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) };
     if n < 0 {
         let e = io::Error::last_os_error();
-        return if e.kind() == io::ErrorKind::Interrupted { Ok(Vec::new()) } else { Err(e) };
+        return if e.kind() == io::ErrorKind::Interrupted {
+            Ok(Vec::new())
+        } else {
+            Err(e)
+        };
     }
     Ok(pfds
         .iter()

@@ -36,7 +36,10 @@ fn open_rw(path: &Path) -> Result<File, VfioError> {
         })
 }
 
-fn ioctl_err(call: &'static str, what: impl Into<String>) -> impl FnOnce(std::io::Error) -> VfioError {
+fn ioctl_err(
+    call: &'static str,
+    what: impl Into<String>,
+) -> impl FnOnce(std::io::Error) -> VfioError {
     let what = what.into();
     move |source| VfioError::Ioctl { call, what, source }
 }
@@ -106,12 +109,18 @@ impl Container {
             if flags & VFIO_GROUP_FLAGS_VIABLE == 0 {
                 return Err(VfioError::NotViable { group });
             }
-            ioctl::group_set_container(file.as_fd(), self.file.as_fd())
-                .map_err(ioctl_err("VFIO_GROUP_SET_CONTAINER", format!("group {group}")))?;
+            ioctl::group_set_container(file.as_fd(), self.file.as_fd()).map_err(ioctl_err(
+                "VFIO_GROUP_SET_CONTAINER",
+                format!("group {group}"),
+            ))?;
             if !self.iommu_set {
-                let v2 = ioctl::check_extension(self.file.as_fd(), VFIO_TYPE1v2_IOMMU)
-                    .unwrap_or(false);
-                let iommu = if v2 { VFIO_TYPE1v2_IOMMU } else { VFIO_TYPE1_IOMMU };
+                let v2 =
+                    ioctl::check_extension(self.file.as_fd(), VFIO_TYPE1v2_IOMMU).unwrap_or(false);
+                let iommu = if v2 {
+                    VFIO_TYPE1v2_IOMMU
+                } else {
+                    VFIO_TYPE1_IOMMU
+                };
                 ioctl::set_iommu(self.file.as_fd(), iommu)
                     .map_err(ioctl_err("VFIO_SET_IOMMU", "the container"))?;
                 self.iommu_set = true;

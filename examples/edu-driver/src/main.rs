@@ -46,22 +46,33 @@ enum Window {
 impl Window {
     fn fill(&self, dev: &DeviceFile, offset: u64, data: &[u8]) -> Check {
         match self {
-            Window::Mapped(m) => m.copy_from(data, offset as usize).map_err(e("filling the window")),
-            Window::Bulk(r) => dev.write_bulk(*r, offset, data).map_err(e("writing the window")),
+            Window::Mapped(m) => m
+                .copy_from(data, offset as usize)
+                .map_err(e("filling the window")),
+            Window::Bulk(r) => dev
+                .write_bulk(*r, offset, data)
+                .map_err(e("writing the window")),
         }
     }
 
     fn fetch(&self, dev: &DeviceFile, offset: u64, buf: &mut [u8]) -> Check {
         match self {
-            Window::Mapped(m) => m.copy_to(buf, offset as usize).map_err(e("reading the window")),
-            Window::Bulk(r) => dev.read_bulk(*r, offset, buf).map_err(e("reading the window")),
+            Window::Mapped(m) => m
+                .copy_to(buf, offset as usize)
+                .map_err(e("reading the window")),
+            Window::Bulk(r) => dev
+                .read_bulk(*r, offset, buf)
+                .map_err(e("reading the window")),
         }
     }
 
     fn bus(&self, offset: u64) -> Option<u64> {
         match self {
             Window::Mapped(m) => m.bus_address(offset as usize),
-            Window::Bulk(r) => r.dma_address?.checked_add(offset).filter(|_| offset < r.size),
+            Window::Bulk(r) => r
+                .dma_address?
+                .checked_add(offset)
+                .filter(|_| offset < r.size),
         }
     }
 }
@@ -201,14 +212,26 @@ impl Driver {
             Err(e) => Err(format!("{what}: {e}, want errno {errno}")),
         };
         let mut b = [0u8; 4];
-        expect("misaligned 4-byte read", f.read_at(&mut b, r.offset + 2), libc::EINVAL)?;
-        expect("3-byte read", f.read_at(&mut b[..3], r.offset), libc::EINVAL)?;
+        expect(
+            "misaligned 4-byte read",
+            f.read_at(&mut b, r.offset + 2),
+            libc::EINVAL,
+        )?;
+        expect(
+            "3-byte read",
+            f.read_at(&mut b[..3], r.offset),
+            libc::EINVAL,
+        )?;
         expect(
             "read across BAR0's end",
             f.read_at(&mut b, r.offset + r.size - 2),
             libc::ENXIO,
         )?;
-        expect("write to the description", f.write_at(&[0], 16), libc::EPERM)?;
+        expect(
+            "write to the description",
+            f.write_at(&[0], 16),
+            libc::EPERM,
+        )?;
         if let Some(irq) = self.dev.interrupts().first() {
             expect(
                 "2-byte read of an event counter",
@@ -318,7 +341,11 @@ fn main() -> ExitCode {
     report("id", driver.id(), &mut failed);
     report("liveness", driver.liveness(), &mut failed);
     report("factorial (polled)", driver.factorial_polled(), &mut failed);
-    report("hostile accesses get SPEC errnos", driver.hostile(), &mut failed);
+    report(
+        "hostile accesses get SPEC errnos",
+        driver.hostile(),
+        &mut failed,
+    );
     let skip = |why: &str| Err(format!("skip: {why}"));
     let irq_check = |irq: Option<u32>, f: &dyn Fn(u32) -> Check| match (irqs, irq) {
         (false, _) => skip("--no-irq: this source delivers no interrupts"),
@@ -330,14 +357,20 @@ fn main() -> ExitCode {
         irq_check(intx, &|i| driver.factorial_with_irq(i)),
         &mut failed,
     );
-    let window = driver.dev.dma_windows().next().map(|w| match driver.dev.map(w) {
-        Ok(m) => Ok(Window::Mapped(m)),
-        Err(ClientError::MmapUnavailable { .. }) => {
-            println!("NOTE the DMA window cannot be mapped here; reaching it by read and write");
-            Ok(Window::Bulk(w))
-        }
-        Err(err) => Err(err),
-    });
+    let window = driver
+        .dev
+        .dma_windows()
+        .next()
+        .map(|w| match driver.dev.map(w) {
+            Ok(m) => Ok(Window::Mapped(m)),
+            Err(ClientError::MmapUnavailable { .. }) => {
+                println!(
+                    "NOTE the DMA window cannot be mapped here; reaching it by read and write"
+                );
+                Ok(Window::Bulk(w))
+            }
+            Err(err) => Err(err),
+        });
     let dma_result = |irq: u32| match &window {
         None => skip("the device file has no DMA window"),
         Some(Err(err)) => Err(format!("mapping the DMA window: {err}")),

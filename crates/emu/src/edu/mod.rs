@@ -621,7 +621,8 @@ mod tests {
         let mut none = [0u8; 16];
         window.memory().read_at(4096, &mut none).unwrap();
         assert_eq!(none, [0; 16]);
-        d.write(CONFIG, 4, &COMMAND_BUS_MASTER.to_le_bytes()).unwrap();
+        d.write(CONFIG, 4, &COMMAND_BUS_MASTER.to_le_bytes())
+            .unwrap();
         let pattern: Vec<u8> = (0..256u32).map(|i| (i * 7) as u8).collect();
         window.memory().write_at(0, &pattern).unwrap();
         // RAM → buffer, then buffer → RAM one page further on.

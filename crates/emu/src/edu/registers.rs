@@ -286,13 +286,19 @@ mod tests {
     fn dma_registers() {
         let mut r = Registers::default();
         assert_eq!(r.write(DMA_SOURCE, 8, 0x10_0000), Ok(Effect::None));
-        assert_eq!(r.write(DMA_DESTINATION, 8, DMA_BUFFER_START), Ok(Effect::None));
+        assert_eq!(
+            r.write(DMA_DESTINATION, 8, DMA_BUFFER_START),
+            Ok(Effect::None)
+        );
         assert_eq!(r.write(DMA_COUNT, 4, 64), Ok(Effect::None));
         assert_eq!(r.read(DMA_SOURCE, 8), Ok(0x10_0000));
         // A command without the run bit is not a command.
         assert_eq!(r.write(DMA_COMMAND, 8, DMA_IRQ), Ok(Effect::None));
         assert_eq!(r.dma_transfer(), None);
-        assert_eq!(r.write(DMA_COMMAND, 8, DMA_RUN | DMA_IRQ), Ok(Effect::StartDma));
+        assert_eq!(
+            r.write(DMA_COMMAND, 8, DMA_RUN | DMA_IRQ),
+            Ok(Effect::StartDma)
+        );
         assert_eq!(
             r.dma_transfer(),
             Some(DmaTransfer {

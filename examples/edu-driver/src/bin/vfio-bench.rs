@@ -81,7 +81,12 @@ fn main() {
         let mut container = Container::new().expect("container");
         let device = container.open_device(&bdf).expect("device");
         let info = query(device.as_fd(), &bdf).expect("info");
-        let bar0 = info.regions.iter().find(|r| r.index == 0).expect("BAR0").offset;
+        let bar0 = info
+            .regions
+            .iter()
+            .find(|r| r.index == 0)
+            .expect("BAR0")
+            .offset;
         let f = file(device.as_fd());
         let efd = eventfd();
         // A clean start: nothing raised at the device, the kernel's INTx unmasked, the
