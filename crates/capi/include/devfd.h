@@ -853,6 +853,16 @@ int devfd_irq_status(const struct devfd_device *dev,
 int devfd_irq_mask(const struct devfd_device *dev, uint32_t index, uint32_t vector);
 
 /**
+ * Resets the device to its power-on state through its reset word (format 1.2). Returns 0;
+ * -ENOTSUP if the device has no reset word; -EIO if the device failed the reset;
+ * -ETIMEDOUT; -EINVAL (`dev` NULL).
+ *
+ * # Safety
+ * `dev` is NULL or a live handle.
+ */
+int devfd_reset(const struct devfd_device *dev);
+
+/**
  * Unmasks (acknowledges) one vector of an interrupt.
  *
  * # Safety

@@ -1531,6 +1531,24 @@ pub unsafe extern "C" fn devfd_irq_mask(
     }
 }
 
+/// Resets the device to its power-on state through its reset word (format 1.2). Returns 0;
+/// -ENOTSUP if the device has no reset word; -EIO if the device failed the reset;
+/// -ETIMEDOUT; -EINVAL (`dev` NULL).
+///
+/// # Safety
+/// `dev` is NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devfd_reset(dev: *const devfd_device) -> c_int {
+    // SAFETY: forwarded contract.
+    unsafe {
+        with_device(dev, |d| {
+            d.file
+                .reset()
+                .map_or_else(|e| client_errno(&e), |()| DEVFD_OK)
+        })
+    }
+}
+
 /// Unmasks (acknowledges) one vector of an interrupt.
 ///
 /// # Safety

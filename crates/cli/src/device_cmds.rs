@@ -75,6 +75,7 @@ fn trace_line(e: &TraceEvent<'_>) -> String {
         Some(devfd_device::Target::Description { offset, .. }) => {
             format!("description +{offset:#x}")
         }
+        Some(devfd_device::Target::Reset) => "reset word".into(),
         None => format!("offset {:#x}", e.offset),
     };
     let value = e.value.map(|v| format!(" = {v:#x}")).unwrap_or_default();

@@ -660,6 +660,31 @@ impl DeviceFile {
         Ok(u64::from_le_bytes(buf))
     }
 
+    /// Whether the device has a reset word (a RESET sub-record, SPEC.md §4.20).
+    pub fn can_reset(&self) -> bool {
+        self.description().device().reset_offset().is_some()
+    }
+
+    /// Resets the device to its power-on state: writes 1 to its reset word (SPEC.md §4.20).
+    /// Fails with [`ClientError::NoReset`] if the device has none.
+    pub fn reset(&self) -> Result<(), ClientError> {
+        let at = self
+            .description()
+            .device()
+            .reset_offset()
+            .ok_or(ClientError::NoReset)?;
+        let one = 1u64.to_le_bytes();
+        match self.pwrite(&one, at)? {
+            8 => Ok(()),
+            n => Err(ClientError::Io {
+                op: Op::Write,
+                offset: at,
+                len: 8,
+                source: io::Error::other(format!("short write of {n} bytes")),
+            }),
+        }
+    }
+
     /// Masks one vector: its events then set its pending bit instead of counting.
     pub fn mask(&self, irq: impl AsInterrupt, vector: u32) -> Result<(), ClientError> {
         self.write_mask(&irq, vector, MASKED)

@@ -223,6 +223,9 @@ pub enum ClientError {
         /// The `D.rN` file.
         path: PathBuf,
     },
+    /// The device has no reset word (its description has no RESET sub-record).
+    #[error("the device cannot be reset through its device file (no RESET in its description)")]
+    NoReset,
     /// A [`crate::Mapping`] access outside the mapping.
     #[error("{len} bytes at offset {offset:#x} do not fit in the mapping ({size:#x} bytes)")]
     OutsideMapping {
@@ -264,6 +267,7 @@ impl ClientError {
             | ClientError::Io { source, .. }
             | ClientError::Map { source, .. } => source.raw_os_error(),
             ClientError::MmapUnavailable { .. } => Some(libc::ENODEV),
+            ClientError::NoReset => Some(libc::ENOTSUP),
             ClientError::OutOfRange { .. }
             | ClientError::OutsideMapping { .. }
             | ClientError::NoSuchArea { .. } => Some(libc::ENXIO),

@@ -2,7 +2,7 @@
 //! §6.6 prescribes, in its order of precedence.
 
 use devfd_format::wire::{
-    IRQ_CONTROL_STRIDE, IRQ_MASKABLE, REGION_MMAP, REGION_READ, REGION_WRITE,
+    IRQ_CONTROL_STRIDE, IRQ_MASKABLE, REGION_MMAP, REGION_READ, REGION_WRITE, RESET_WORD_LEN,
 };
 use devfd_format::{AccessWidths, Description};
 
@@ -25,6 +25,8 @@ pub enum Target {
         /// Offset within the region.
         offset: u64,
     },
+    /// The device's reset word (an 8-byte access at its offset; SPEC.md §4.20).
+    Reset,
     /// A field of an interrupt's control window.
     Control {
         /// Interrupt index.
@@ -57,6 +59,7 @@ enum Kind {
     Control {
         maskable: bool,
     },
+    Reset,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -95,6 +98,12 @@ impl RegionMap {
                 kind: Kind::Control {
                     maskable: i.flags & IRQ_MASKABLE != 0,
                 },
+            }))
+            .chain(d.device().reset_offset().map(|offset| Range {
+                start: offset,
+                end: offset.saturating_add(RESET_WORD_LEN),
+                index: 0,
+                kind: Kind::Reset,
             }))
             .collect();
         ranges.sort_by_key(|r| r.start);
@@ -166,6 +175,9 @@ impl RegionMap {
                     offset: rel,
                 })
             }
+            // One 8-byte access at the word: reads return 0, a write of 1 resets.
+            Kind::Reset if len == 8 => Ok(Target::Reset),
+            Kind::Reset => Err(shape),
             Kind::Control { maskable } => {
                 let vector = (rel / IRQ_CONTROL_STRIDE) as u32;
                 let field = match (rel % IRQ_CONTROL_STRIDE, len) {

@@ -9,6 +9,7 @@
 //! * Region 1 ("high", read/write, only with [`FaultOptions::high_end`]): 8 such registers whose
 //!   last byte is just below `high_end`.
 //! * Interrupt 0 ("storm"): one maskable edge vector, control window at 0x2000.
+//! * A reset word at 0x3000 (RESET, format 1.2): a reset zeroes the registers.
 //!
 //! Every region access first applies the faults set in [`FaultOptions`] or, while it runs,
 //! through a [`FaultControl`]: a delay, a hang (until released, or for a while), a panic.
@@ -33,7 +34,7 @@ pub struct FaultOptions {
     pub hang: Option<Duration>,
     /// Every access panics inside the device model.
     pub panic: bool,
-    /// Adds region 1, ending at this file offset (a multiple of 8, at least 0x3000).
+    /// Adds region 1, ending at this file offset (a multiple of 8, at least 0x4040).
     pub high_end: Option<u64>,
 }
 
@@ -170,6 +171,7 @@ impl Faulty {
             dt: None,
             label: Some("storm".into()),
         });
+        d.reset = Some(0x3000);
         d
     }
 
@@ -295,6 +297,12 @@ impl Device for Faulty {
 
     fn interrupts(&self) -> &Interrupts {
         &self.interrupts
+    }
+
+    fn reset(&self) {
+        *self.regs.lock().unwrap_or_else(PoisonError::into_inner) = [0; 32];
+        *self.high.lock().unwrap_or_else(PoisonError::into_inner) = [0; 8];
+        self.interrupts.reset();
     }
 
     fn kind(&self) -> &str {

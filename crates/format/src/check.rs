@@ -374,6 +374,7 @@ struct Seen {
     dt_address: bool,
     dt_interrupt: bool,
     dma_window: bool,
+    reset: bool,
 }
 
 /// DT_ADDRESS and DT_INTERRUPT qualify a DT reference, so they need DT_PATH and DT_INDEX.
@@ -515,6 +516,11 @@ impl Walk {
                     if once(&mut seen.label, &sub, ck)? {
                         self.no_flags(&sub, 0, ck)?;
                         string_leaf(&sub, StringRule::Label, ck)?;
+                    }
+                }
+                REC_RESET => {
+                    if once(&mut seen.reset, &sub, ck)? {
+                        self.reset_word(&sub, ck)?;
                     }
                 }
                 _ => self.other(&sub, "under DEVICE", 2, ck)?,
@@ -998,6 +1004,29 @@ impl Walk {
         })
     }
 
+    /// A RESET sub-record (version 1.2): an 8-byte word at a multiple of 8, a range of the
+    /// device file like any other (after the description, below 2^63, overlapping nothing).
+    fn reset_word(&mut self, sub: &RawRecord<'_>, ck: &mut Checker<'_>) -> Result<(), Error> {
+        self.no_flags(sub, 0, ck)?;
+        let Some(body) = fixed_leaf(sub, RESET_BODY_LEN, ck)? else {
+            return Ok(());
+        };
+        let offset = ResetBody::read_from_prefix(body).map_or(0, |(b, _)| b.offset.get());
+        self.range_rules("reset word", 0, offset, RESET_WORD_LEN, sub, ck)?;
+        ck.check(offset.is_multiple_of(RESET_WORD_LEN), || {
+            let kind = ErrorKind::Misaligned {
+                what: "reset word",
+                offset,
+                size: RESET_WORD_LEN,
+                align: RESET_WORD_LEN,
+            };
+            sub.error(kind, RECORD_HEADER_LEN)
+        })?;
+        self.spans
+            .push(Span::new(SpanKind::Reset, 0, offset, RESET_WORD_LEN, sub));
+        Ok(())
+    }
+
     /// A DMA_WINDOW sub-record (version 1.2): only under an mmap region (DMA memory is shared
     /// memory a client maps), and the window fits in the 64-bit bus address space.
     fn dma_window(
@@ -1074,6 +1103,7 @@ impl Walk {
 enum SpanKind {
     Region,
     Interrupt,
+    Reset,
 }
 
 /// A range of the device file claimed by a region or an interrupt control window.
@@ -1117,6 +1147,7 @@ impl Span {
         match self.kind {
             SpanKind::Region => "region",
             SpanKind::Interrupt => "interrupt window",
+            SpanKind::Reset => "reset word",
         }
     }
 
@@ -1128,6 +1159,8 @@ impl Span {
         let (what, at) = match self.kind {
             SpanKind::Region => ("region", 16),
             SpanKind::Interrupt => ("interrupt", 8),
+            // At most one per description (rule 22): never a duplicate index.
+            SpanKind::Reset => ("reset word", 0),
         };
         let kind = ErrorKind::DuplicateIndex {
             what,
@@ -1268,6 +1301,23 @@ fn pairwise(desc: &Description<'_>, ck: &mut Checker<'_>) -> Result<(), Error> {
     fn span_of(r: RawRecord<'_>) -> Option<Span> {
         if let Some(g) = Region::from_record(r) {
             return Some(Span::new(SpanKind::Region, g.index, g.offset, g.size, &r));
+        }
+        if r.type_code() == REC_DEVICE {
+            let reset = r
+                .sub_records(DEVICE_BODY_LEN)
+                .find(|s| s.type_code() == REC_RESET)?;
+            let offset = ResetBody::read_from_prefix(reset.content())
+                .ok()?
+                .0
+                .offset
+                .get();
+            return Some(Span::new(
+                SpanKind::Reset,
+                0,
+                offset,
+                RESET_WORD_LEN,
+                &reset,
+            ));
         }
         let i = Interrupt::from_record(r)?;
         Some(Span::new(

@@ -27,6 +27,8 @@ pub struct DeviceDesc {
     pub regions: Vec<RegionDesc>,
     /// Interrupts, in file order.
     pub interrupts: Vec<InterruptDesc>,
+    /// File offset of the reset word (a RESET sub-record, version 1.2); `None`: no reset.
+    pub reset: Option<u64>,
 }
 
 /// A device-tree node property entry.
@@ -139,6 +141,7 @@ impl DeviceDesc {
             label: None,
             regions: Vec::new(),
             interrupts: Vec::new(),
+            reset: None,
         }
     }
 
@@ -162,6 +165,9 @@ impl DeviceDesc {
         }
         if let Some(label) = &self.label {
             w.label(label)?;
+        }
+        if let Some(offset) = self.reset {
+            w.reset_word(offset)?;
         }
         w.end(device)?;
         for r in &self.regions {
@@ -235,6 +241,7 @@ impl DeviceDesc {
             pci_id: device.pci_id(),
             compatible: device.compatible().map(String::from).collect(),
             label: device.label().map(String::from),
+            reset: device.reset_offset(),
             regions: d
                 .regions()
                 .map(|r| RegionDesc {

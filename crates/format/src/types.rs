@@ -171,6 +171,7 @@ pub const fn record_type_name(rtype: u32) -> &'static str {
         REC_ACCESS => "ACCESS",
         REC_DT_ADDRESS => "DT_ADDRESS",
         REC_DMA_WINDOW => "DMA_WINDOW",
+        REC_RESET => "RESET",
         REC_DT_INTERRUPT => "DT_INTERRUPT",
         _ => "UNKNOWN",
     }

@@ -354,6 +354,13 @@ impl<'a> Device<'a> {
         r.string().map(|(s, _)| s)
     }
 
+    /// The file offset of the device's reset word, from its RESET sub-record (SPEC.md §4.20,
+    /// version 1.2): writing the 8-byte value 1 there resets the device.
+    pub fn reset_offset(&self) -> Option<u64> {
+        let r = self.subs().find(|r| r.type_code() == REC_RESET)?;
+        Some(r.body::<ResetBody>()?.offset.get())
+    }
+
     /// The DEVICE record itself.
     pub fn record(&self) -> Option<RawRecord<'a>> {
         self.record

@@ -36,8 +36,8 @@ pub const VERSION_MAJOR: u16 = 1;
 /// Newest minor version this crate implements (it reads every minor of [`VERSION_MAJOR`]).
 ///
 /// Writers write the lowest minor version whose features a description uses: 1.1 for an
-/// [`REC_ACCESS`] sub-record, 1.2 for [`REC_DT_ADDRESS`], [`REC_DT_INTERRUPT`] or
-/// [`REC_DMA_WINDOW`]; every other
+/// [`REC_ACCESS`] sub-record, 1.2 for [`REC_DT_ADDRESS`], [`REC_DT_INTERRUPT`],
+/// [`REC_DMA_WINDOW`] or [`REC_RESET`]; every other
 /// description is written as [`VERSION_MINOR_BASELINE`] (SPEC.md §2.2).
 pub const VERSION_MINOR: u16 = 2;
 /// Minor version of a description that uses no feature added after 1.0.
@@ -147,8 +147,10 @@ pub const REC_DT_INTERRUPT: u32 = 0x010c;
 /// Under a REGION with [`REGION_MMAP`] (version 1.2): the region is DMA memory, which the
 /// device reaches at this bus (IO virtual) address.
 pub const REC_DMA_WINDOW: u32 = 0x010d;
+/// Under DEVICE (version 1.2): the file offset of the device's 8-byte reset word.
+pub const REC_RESET: u32 = 0x010e;
 /// The last record type this version defines.
-pub const REC_LAST_KNOWN: u32 = REC_DMA_WINDOW;
+pub const REC_LAST_KNOWN: u32 = REC_RESET;
 
 // ---------------------------------------------------------------------------------------------
 // Record bodies
@@ -362,6 +364,18 @@ pub struct DmaWindowBody {
 /// Size of [`DmaWindowBody`].
 pub const DMA_WINDOW_BODY_LEN: usize = 8;
 
+/// Body of a RESET sub-record (version 1.2).
+#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct ResetBody {
+    /// File offset of the 8-byte reset word: writing 1 there resets the device.
+    pub offset: U64,
+}
+/// Size of [`ResetBody`].
+pub const RESET_BODY_LEN: usize = 8;
+/// Size of the reset word.
+pub const RESET_WORD_LEN: u64 = 8;
+
 /// Fixed leading fields of a DT_INTERRUPT sub-record (version 1.2); `count` little-endian
 /// `u32` specifier cells follow, then the controller's path (`path_len` bytes, NUL included).
 #[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
@@ -452,6 +466,7 @@ const _: () = {
     assert!(core::mem::size_of::<AccessBody>() == ACCESS_BODY_LEN);
     assert!(core::mem::size_of::<DtAddressBody>() == DT_ADDRESS_BODY_LEN);
     assert!(core::mem::size_of::<DmaWindowBody>() == DMA_WINDOW_BODY_LEN);
+    assert!(core::mem::size_of::<ResetBody>() == RESET_BODY_LEN);
     assert!(core::mem::size_of::<DtInterruptBody>() == DT_INTERRUPT_BODY_LEN);
     assert!(core::mem::size_of::<FlatEntryRaw>() == FLAT_ENTRY_LEN);
     // Bodies of records that carry sub-records end at ≡ 4 (mod 8) so children start there too.

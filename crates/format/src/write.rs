@@ -166,7 +166,7 @@ impl Writer {
         // SPEC.md §2.2: the lowest minor version whose features the description uses.
         let minor = match code {
             REC_ACCESS => 1,
-            REC_DT_ADDRESS | REC_DT_INTERRUPT | REC_DMA_WINDOW => 2,
+            REC_DT_ADDRESS | REC_DT_INTERRUPT | REC_DMA_WINDOW | REC_RESET => 2,
             _ => VERSION_MINOR_BASELINE,
         };
         self.minor = self.minor.max(minor);
@@ -360,6 +360,15 @@ impl Writer {
             widths: widths.into(),
         };
         self.sub(REC_ACCESS, 0, body.as_bytes())
+    }
+
+    /// Writes a RESET sub-record (version 1.2) under DEVICE: the device's reset word is at file
+    /// offset `offset`. The description is then version 1.2.
+    pub fn reset_word(&mut self, offset: u64) -> Result<(), WriteError> {
+        let body = ResetBody {
+            offset: offset.into(),
+        };
+        self.sub(REC_RESET, 0, body.as_bytes())
     }
 
     /// Writes a DMA_WINDOW sub-record (version 1.2) under an mmap region: the region is DMA

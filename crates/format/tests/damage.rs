@@ -2095,3 +2095,92 @@ fn dma_window_wrong_length_and_duplicate() {
         }
     );
 }
+
+/// A platform description whose DEVICE carries a reset word at `offset`, plus one region.
+fn with_reset(offset: u64) -> Vec<u8> {
+    let mut w = Writer::new(Bus::Platform, 0).unwrap();
+    let dev = w.begin_device().unwrap();
+    w.compatible(["x,y"]).unwrap();
+    w.reset_word(offset).unwrap();
+    w.end(dev).unwrap();
+    region(&mut w, 0, 0x10000, 0x1000, RW, |_| {});
+    w.finish().unwrap()
+}
+
+#[test]
+fn reset_word_valid_version_1_2() {
+    let b = with_reset(0x20000);
+    let d = parse(&b).unwrap();
+    assert_eq!(d.version(), (1, 2));
+    assert_eq!(d.device().reset_offset(), Some(0x20000));
+}
+
+#[test]
+fn reset_word_misaligned_overlapping_or_out_of_range() {
+    let e = reject(&with_reset(0x20004));
+    assert!(
+        matches!(
+            e.kind,
+            ErrorKind::Misaligned {
+                what: "reset word",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let e = reject(&with_reset(0x10ff8));
+    assert!(
+        matches!(
+            e.kind,
+            ErrorKind::Overlap {
+                what: "reset word",
+                ..
+            } | ErrorKind::Overlap {
+                other_what: "reset word",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let e = reject(&with_reset(8));
+    assert!(
+        matches!(e.kind, ErrorKind::OverlapsDescription { .. }),
+        "{e:?}"
+    );
+    let e = reject(&with_reset(u64::MAX - 7));
+    assert!(
+        matches!(
+            e.kind,
+            ErrorKind::RangeWraps {
+                what: "reset word",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn reset_word_duplicate_and_wrong_length() {
+    let mut w = Writer::new(Bus::Platform, 0).unwrap();
+    let dev = w.begin_device().unwrap();
+    w.compatible(["x,y"]).unwrap();
+    w.reset_word(0x20000).unwrap();
+    w.reset_word(0x30000).unwrap();
+    w.end(dev).unwrap();
+    let b = w.finish().unwrap();
+    assert_eq!(reject(&b).kind, ErrorKind::Duplicate { rtype: REC_RESET });
+    let mut w = Writer::new(Bus::Platform, 0).unwrap();
+    let dev = w.begin_device().unwrap();
+    w.compatible(["x,y"]).unwrap();
+    w.record(REC_RESET, 0, &[0; 16]).unwrap();
+    w.end(dev).unwrap();
+    let b = w.finish().unwrap();
+    assert_eq!(
+        reject(&b).kind,
+        ErrorKind::RecLenMismatch {
+            rec_len: 32,
+            expected: 24
+        }
+    );
+}

@@ -320,3 +320,48 @@ fn fuzz_regressions() {
     }
     assert!(n > 0);
 }
+
+#[test]
+fn lay_out_places_regions_then_windows_after_the_description() {
+    let mut d = DeviceDesc::new(Bus::Platform);
+    d.compatible = vec!["vendor,dev".into()];
+    for (index, size) in [(0u32, 0x10u64), (3, 0x2001), (1, 0x1000)] {
+        d.regions.push(RegionDesc {
+            index,
+            offset: 0,
+            size,
+            flags: REGION_READ | REGION_WRITE,
+            location: Location::None,
+            dt: None,
+            label: None,
+            sparse: None,
+            access_widths: None,
+            dma_address: None,
+        });
+    }
+    for index in 0..2 {
+        d.interrupts.push(InterruptDesc {
+            index,
+            count: 2,
+            kind: IRQ_KIND_WIRED,
+            flags: IRQ_MASKABLE,
+            control_offset: 0,
+            dt: None,
+            label: None,
+        });
+    }
+    d.lay_out().unwrap();
+    let offsets: Vec<u64> = d.regions.iter().map(|r| r.offset).collect();
+    assert_eq!(offsets, [0x1000, 0x2000, 0x5000]);
+    let windows: Vec<u64> = d.interrupts.iter().map(|i| i.control_offset).collect();
+    assert_eq!(windows, [0x6000, 0x6020]);
+    let bytes = d.build().unwrap();
+    assert!(bytes.len() < 0x1000);
+    // A description longer than a page pushes everything to the next page boundary.
+    d.label = Some("x".repeat(4000));
+    d.lay_out().unwrap();
+    assert_eq!(d.regions[0].offset, 0x2000);
+    d.build().unwrap();
+    // write() is build() without the validation.
+    assert_eq!(d.write().unwrap(), d.build().unwrap());
+}

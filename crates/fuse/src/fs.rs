@@ -368,6 +368,7 @@ impl Shared {
             Ok(Target::Description { offset, len }) => {
                 Ok(entry.desc[offset..offset + len].to_vec())
             }
+            Ok(Target::Reset) => Ok(vec![0; 8]),
             Ok(Target::Control {
                 index,
                 vector,
@@ -618,6 +619,17 @@ impl Shared {
             Ok(Target::Description { .. }) => {
                 Err(AccessError::NotPermitted("the description is read-only"))
             }
+            Ok(Target::Reset) => match small_value(data) {
+                Some(1) if entry.wedged.is_wedged() => {
+                    Err(AccessError::Device(devfd_device::DeviceError::Failed))
+                }
+                Some(1) => guarded(|| {
+                    entry.device.reset();
+                    Ok(())
+                })
+                .map_err(AccessError::from),
+                value => Err(AccessError::BadValue(value.unwrap_or(0))),
+            },
             Ok(Target::Control {
                 index,
                 vector,

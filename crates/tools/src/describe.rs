@@ -93,6 +93,8 @@ struct File {
     regions: Vec<RegionItem>,
     #[serde(default, rename = "interrupt")]
     interrupts: Vec<InterruptItem>,
+    /// File offset of the reset word (RESET, version 1.2).
+    reset: Option<Size>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -286,6 +288,7 @@ pub fn describe(text: &str) -> Result<DeviceDesc, DescribeError> {
         }
     };
     let mut d = DeviceDesc::new(bus);
+    d.reset = file.reset.as_ref().map(|o| o.bytes("reset")).transpose()?;
     d.label = file.label;
     d.compatible = file.compatible;
     if let Some(p) = &file.pci {

@@ -107,6 +107,9 @@ fn identity_line(d: &Description<'_>) -> String {
     if let Some(label) = dev.label() {
         let _ = write!(line, "  \"{label}\"");
     }
+    if let Some(offset) = dev.reset_offset() {
+        let _ = write!(line, "  reset word {offset:#x}");
+    }
     line
 }
 
@@ -261,6 +264,11 @@ pub fn render_text(name: &str, d: &Description<'_>) -> String {
                 format!("irq {} control ({} x 16 B)", i.index, i.count),
             )
         }))
+        .chain(
+            d.device()
+                .reset_offset()
+                .map(|o| (o, RESET_WORD_LEN, "reset word".to_string())),
+        )
         .collect();
     spans.sort();
     let mut cursor = d.len() as u64;
@@ -367,6 +375,7 @@ pub fn render_json(d: &Description<'_>) -> Value {
             })),
             "compatible": dev.compatible().collect::<Vec<_>>(),
             "label": dev.label(),
+            "reset": dev.reset_offset(),
         },
         "regions": regions,
         "interrupts": interrupts,

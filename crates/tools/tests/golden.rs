@@ -146,6 +146,7 @@ fn every_record_type_has_a_golden_vector() {
         REC_DT_ADDRESS,
         REC_DT_INTERRUPT,
         REC_DMA_WINDOW,
+        REC_RESET,
     ];
     for t in all {
         assert!(

@@ -356,6 +356,10 @@ fn describe(
         });
         control = control.saturating_add(IRQ_CONTROL_STRIDE * u64::from(count));
     }
+    // The device file offers a reset only where the kernel can reset the function.
+    if info.flags & VFIO_DEVICE_FLAGS_RESET != 0 {
+        d.reset = Some(control.next_multiple_of(PAGE_SIZE));
+    }
     Ok((d.build()?, mapped))
 }
 
@@ -811,6 +815,15 @@ mod tests {
             ]
         );
         assert_eq!(find_capability(&edu_config(), 0x05), Some(0x40));
+        // The kernel says it can reset this one: the device file has a reset word.
+        assert!(d.device().reset_offset().is_some());
+        let mut no_reset = edu_info();
+        no_reset.flags = VFIO_DEVICE_FLAGS_PCI;
+        let (desc, _) = describe(&no_reset, &edu_config(), None).unwrap();
+        assert_eq!(
+            devfd_format::parse(&desc).unwrap().device().reset_offset(),
+            None
+        );
         assert_eq!(find_capability(&edu_config(), 0x11), None);
     }
 
