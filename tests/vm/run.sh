@@ -27,6 +27,7 @@ CHECKS="
   info_vfio
   serve_vfio
   edu_driver_vfio
+  edu_c_vfio
   vfio_mask_unmask
   vfio_hostile
   vfio_sigkill_releases_group

@@ -68,6 +68,18 @@ check_edu_driver_vfio() {
   done
 }
 
+check_edu_c_vfio() {
+  # The C driver (examples/c/edu.c, static against libdevfd), unchanged from the host run.
+  [ -n "${VFILE:-}" ] || no "no VFIO device file" || return 1
+  edu-c "$VFILE" >/tmp/edu-c 2>&1
+  rc=$?
+  sed 's/^/  /' /tmp/edu-c
+  expect_eq "edu-c exit" "$rc" 0 || return 1
+  for want in "id: 0x010000ed" "factorial(10) = 3628800" "dma: 1024 bytes to bus" "edu: OK"; do
+    grep -q "$want" /tmp/edu-c || no "no '$want'" || return 1
+  done
+}
+
 check_vfio_mask_unmask() {
   [ -n "${VFILE:-}" ] || no "no VFIO device file" || return 1
   # A clean slate: nothing raised at the device, nothing unacknowledged at the device file.
