@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # Checks of `devfd serve --vfio` and of one driver on three devices (issue 8), sourced by
 # run.sh. They expect edu bound to vfio-pci ($GROUP set by check_vfio_bind) and the kernel's
 # own report in /tmp/vfio-regions (check_vfio_regions), except edu_driver_pci (edu unbound).
@@ -15,7 +16,11 @@ stop_serve() {
 }
 
 # The device file of the first device under a mount.
-device_file() { echo "$1/$(ls "$1" | grep -v '\.r[0-9]*$' | head -1)"; }
+device_file() {
+  for f in "$1"/*; do
+    case "$f" in *.r[0-9]*) ;; *) echo "$f"; return ;; esac
+  done
+}
 
 # (index size offset) of every present region, and (index count) of every irq, from the
 # report of vfio-regions or of `devfd info --vfio`.
