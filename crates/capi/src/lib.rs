@@ -690,6 +690,22 @@ pub unsafe extern "C" fn devfd_desc_dma_window(
     }
 }
 
+/// A copy of `window`, if it is a DMA window filled with the 0.3 layout; else -EINVAL.
+///
+/// # Safety
+/// `window` is NULL or valid for a read of a devfd_resource.
+unsafe fn dma_window_of(window: *const devfd_resource) -> Result<devfd_resource, c_int> {
+    if window.is_null() {
+        return Err(-libc::EINVAL);
+    }
+    // SAFETY: non-NULL and, by contract, a filled devfd_resource.
+    let w = unsafe { window.read_unaligned() };
+    if w.argsz < RESOURCE_V2_SIZE || w.location != DEVFD_LOC_DMA {
+        return Err(-libc::EINVAL);
+    }
+    Ok(w)
+}
+
 /// The bus address the device reaches byte `offset` of DMA window `window` at: what a driver
 /// programs into the device's DMA registers for the buffer at that offset of its mapping.
 /// Returns 0; -EINVAL (`window` or `bus` NULL, or not a DMA window); -ENXIO (`offset` ≥ the
@@ -704,14 +720,14 @@ pub unsafe extern "C" fn devfd_dma_bus_address(
     offset: u64,
     bus: *mut u64,
 ) -> c_int {
-    if window.is_null() || bus.is_null() {
+    if bus.is_null() {
         return -libc::EINVAL;
     }
-    // SAFETY: non-NULL and, by contract, a filled devfd_resource.
-    let w = unsafe { window.read_unaligned() };
-    if w.argsz < RESOURCE_V2_SIZE || w.location != DEVFD_LOC_DMA {
-        return -libc::EINVAL;
-    }
+    // SAFETY: forwarded contract.
+    let w = match unsafe { dma_window_of(window) } {
+        Ok(w) => w,
+        Err(e) => return e,
+    };
     match (offset < w.size)
         .then(|| w.dma_address.checked_add(offset))
         .flatten()
@@ -734,14 +750,14 @@ pub unsafe extern "C" fn devfd_dma_offset(
     bus: u64,
     offset: *mut u64,
 ) -> c_int {
-    if window.is_null() || offset.is_null() {
+    if offset.is_null() {
         return -libc::EINVAL;
     }
-    // SAFETY: non-NULL and, by contract, a filled devfd_resource.
-    let w = unsafe { window.read_unaligned() };
-    if w.argsz < RESOURCE_V2_SIZE || w.location != DEVFD_LOC_DMA {
-        return -libc::EINVAL;
-    }
+    // SAFETY: forwarded contract.
+    let w = match unsafe { dma_window_of(window) } {
+        Ok(w) => w,
+        Err(e) => return e,
+    };
     match bus.checked_sub(w.dma_address).filter(|o| *o < w.size) {
         // SAFETY: non-NULL, valid for a write by contract.
         Some(o) => unsafe { put(offset, o) },
