@@ -163,6 +163,18 @@ pub struct ServeArgs {
     /// reaches it.
     #[arg(long, value_name = "SIZE")]
     pub dma: Option<String>,
+    /// Serve the devices over vfio-user instead of as device files: a Unix socket at PATH for
+    /// one device, or a directory PATH of sockets (`edu0.sock`, …) for several. Clients such
+    /// as QEMU's `vfio-user-pci` connect one at a time; the client's DMA_MAP memory is what
+    /// the device's DMA engine reaches. Only PCI devices can be served (default: one edu).
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["mount", "dma"])]
+    pub vfio_user: Option<PathBuf>,
+    /// Present the device of a vfio-user server (its socket) as a device file, beside any
+    /// `--device`: description from its region and irq info, accesses as REGION_READ and
+    /// REGION_WRITE, interrupts from eventfds; with --dma, a DMA window given to the server
+    /// with DMA_MAP. Repeat for more servers.
+    #[arg(long, value_name = "SOCKET", conflicts_with = "vfio_user")]
+    pub vfio_user_connect: Vec<PathBuf>,
 }
 
 /// Arguments of `devfd ls`.

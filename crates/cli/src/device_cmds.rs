@@ -32,7 +32,7 @@ pub fn default_mount() -> PathBuf {
 
 /// File name for a device: its DEVICE label (or kind) plus a number, `edu0`, `rtc0`, …
 /// Linear in the number of devices: each base name keeps its next free number.
-fn device_names(devices: &[Arc<dyn Device>]) -> Vec<String> {
+pub fn device_names(devices: &[Arc<dyn Device>]) -> Vec<String> {
     let mut taken: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut next: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
     devices
@@ -105,7 +105,11 @@ pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
     let demo = args.devices.is_empty()
         && args.pci.is_empty()
         && args.dtb.is_none()
-        && args.vfio.is_empty();
+        && args.vfio.is_empty()
+        && args.vfio_user_connect.is_empty();
+    if let Some(path) = &args.vfio_user {
+        return crate::vfio_user_cmds::serve(args, path, demo);
+    }
     let mut devices: Vec<Arc<dyn Device>> = if demo && dma.is_none() {
         devfd_emu::demo_devices().context("creating the demo devices")?
     } else {
@@ -133,6 +137,10 @@ pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
             .collect::<Result<_>>()?
     };
     devices.extend(crate::vfio_cmds::serve_devices(&args.vfio, dma)?);
+    devices.extend(crate::vfio_user_cmds::connect_devices(
+        &args.vfio_user_connect,
+        dma,
+    )?);
     devices.extend(crate::pci_cmds::serve_devices(args)?);
     let dtb = crate::dtb_cmds::serve_devices(args)?;
     devices.extend(dtb.devices());

@@ -6,6 +6,7 @@ mod device_cmds;
 mod dtb_cmds;
 mod pci_cmds;
 mod vfio_cmds;
+mod vfio_user_cmds;
 
 use std::process::ExitCode;
 

@@ -18,6 +18,32 @@ pub use error::{AccessError, DeviceError};
 pub use irq::{Interrupts, STATUS_ASSERTED, STATUS_PENDING, STATUS_UNACKED, Subscriber};
 
 use std::os::fd::BorrowedFd;
+use std::sync::Arc;
+
+/// Why a DMA transfer failed, as the device sees it (an IOMMU fault on real hardware).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "DMA of {len} bytes at bus address {address:#x} is outside the memory the device may reach"
+)]
+pub struct DmaFault {
+    /// Bus address of the transfer.
+    pub address: u64,
+    /// Its length.
+    pub len: usize,
+}
+
+/// Memory a device reaches by DMA, at bus addresses: an emulated window
+/// (`devfd_emu::DmaMemory`) or a vfio-user client's memory (its DMA_MAP regions).
+///
+/// A transfer either moves all its bytes or fails with a [`DmaFault`]; it may take time (the
+/// memory may be reached through messages), so a device calls it without holding locks a
+/// register access needs.
+pub trait DmaSpace: Send + Sync {
+    /// Reads `buf.len()` bytes at bus address `address`.
+    fn read(&self, address: u64, buf: &mut [u8]) -> Result<(), DmaFault>;
+    /// Writes `data` at bus address `address`.
+    fn write(&self, address: u64, data: &[u8]) -> Result<(), DmaFault>;
+}
 
 /// A device served through a device file.
 ///
@@ -52,6 +78,15 @@ pub trait Device: Send + Sync {
 
     /// Returns the device to its power-on state.
     fn reset(&self) {}
+
+    /// Connects the device's DMA engine to `space` (`None`: back to the device's own
+    /// window, if it has one). A presentation that owns the memory a device reaches, such as
+    /// a vfio-user server holding its client's DMA_MAP regions, calls this. Returns false if
+    /// the device does no DMA.
+    fn set_dma_space(&self, space: Option<Arc<dyn DmaSpace>>) -> bool {
+        let _ = space;
+        false
+    }
 
     /// A shared-memory file backing an mmap region, so a mapping of it is coherent with the
     /// device (SPEC.md §6.5). `None` if the region is not backed by shared memory.

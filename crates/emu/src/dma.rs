@@ -7,21 +7,13 @@ use std::os::fd::BorrowedFd;
 use devfd_format::model::RegionDesc;
 use devfd_format::wire::{PAGE_SIZE, REGION_MMAP, REGION_READ, REGION_WRITE};
 
+use devfd_device::{DmaFault, DmaSpace};
+
 use crate::{EmuError, SharedMemory};
 
 /// The bus address emulated devices place their DMA window at: 1 MiB, so that a window of up
 /// to 255 MiB stays below QEMU edu's 28-bit DMA mask.
 pub const DEFAULT_BUS_ADDRESS: u64 = 1 << 20;
-
-/// Why a DMA transfer failed, as the device sees it (an IOMMU fault on real hardware).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("DMA of {len} bytes at bus address {address:#x} is outside the window")]
-pub struct DmaFault {
-    /// Bus address of the transfer.
-    pub address: u64,
-    /// Its length.
-    pub len: usize,
-}
 
 /// A DMA window.
 #[derive(Debug)]
@@ -81,7 +73,7 @@ impl DmaMemory {
     }
 
     /// The device reads `buf.len()` bytes at bus address `address`.
-    pub fn read(&self, address: u64, buf: &mut [u8]) -> Result<(), DmaFault> {
+    fn read_at_bus(&self, address: u64, buf: &mut [u8]) -> Result<(), DmaFault> {
         let offset = self.offset(address, buf.len())?;
         self.memory.read_at(offset, buf).map_err(|_| DmaFault {
             address,
@@ -90,12 +82,22 @@ impl DmaMemory {
     }
 
     /// The device writes `data` at bus address `address`.
-    pub fn write(&self, address: u64, data: &[u8]) -> Result<(), DmaFault> {
+    fn write_at_bus(&self, address: u64, data: &[u8]) -> Result<(), DmaFault> {
         let offset = self.offset(address, data.len())?;
         self.memory.write_at(offset, data).map_err(|_| DmaFault {
             address,
             len: data.len(),
         })
+    }
+
+    /// The device reads `buf.len()` bytes at bus address `address`.
+    pub fn read(&self, address: u64, buf: &mut [u8]) -> Result<(), DmaFault> {
+        self.read_at_bus(address, buf)
+    }
+
+    /// The device writes `data` at bus address `address`.
+    pub fn write(&self, address: u64, data: &[u8]) -> Result<(), DmaFault> {
+        self.write_at_bus(address, data)
     }
 
     /// The REGION of the window: read/write/mmap at file offset `offset`, with its
@@ -113,6 +115,16 @@ impl DmaMemory {
             dma_address: Some(self.bus_address),
             access_widths: None,
         }
+    }
+}
+
+impl DmaSpace for DmaMemory {
+    fn read(&self, address: u64, buf: &mut [u8]) -> Result<(), DmaFault> {
+        self.read_at_bus(address, buf)
+    }
+
+    fn write(&self, address: u64, data: &[u8]) -> Result<(), DmaFault> {
+        self.write_at_bus(address, data)
     }
 }
 

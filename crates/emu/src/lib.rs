@@ -45,7 +45,8 @@ pub mod shm;
 mod spec;
 
 pub use clock::{Clock, ManualClock, MonotonicClock};
-pub use dma::{DEFAULT_BUS_ADDRESS, DmaFault, DmaMemory};
+pub use devfd_device::{DmaFault, DmaSpace};
+pub use dma::{DEFAULT_BUS_ADDRESS, DmaMemory};
 pub use dt_model::{DT_MODELS, DtModel, DtModelOptions, dt_model, log_line, stderr_lines};
 pub use edu::{Edu, EduOptions};
 pub use error::{EmuError, ShmError};

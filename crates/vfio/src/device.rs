@@ -150,12 +150,15 @@ fn region_info(device: BorrowedFd<'_>, index: u32) -> Result<Option<RegionInfo>,
     })
 }
 
-/// Where a region of the device file goes in the VFIO device fd.
+/// Where a region of the device file goes in the VFIO device.
 #[derive(Debug, Clone, Copy)]
-struct Mapped {
-    index: u32,
-    vfio_offset: u64,
-    size: u64,
+pub struct Mapped {
+    /// VFIO region index (= devfd region index).
+    pub index: u32,
+    /// The region's offset in the VFIO device fd (`offset` of its region info).
+    pub vfio_offset: u64,
+    /// Its size.
+    pub size: u64,
 }
 
 /// Which interrupt mode the kernel has enabled (VFIO allows one of INTx, MSI, MSI-X).
@@ -215,7 +218,7 @@ fn read_config(file: &File, info: &KernelInfo) -> Result<Vec<u8>, VfioError> {
 }
 
 /// The offset of capability `id` in a type-0 configuration space, walking at most 48 links.
-fn find_capability(config: &[u8], id: u8) -> Option<u64> {
+pub fn find_capability(config: &[u8], id: u8) -> Option<u64> {
     if config.get(6).is_none_or(|s| s & 0x10 == 0) {
         return None;
     }
@@ -239,12 +242,13 @@ fn u32_le(b: &[u8], at: usize) -> u32 {
         .map_or(0, u32::from_le_bytes)
 }
 
-/// The description of a device the kernel reported as `info`, with `config` its configuration
-/// space; also where each region goes.
-fn describe(
+/// The description of a VFIO device reported as `info` (by the kernel, or by a vfio-user
+/// server), with `config` its configuration space, and `dma` a DMA window's region (placed
+/// after the device's regions; its offset is set here); also where each region goes.
+pub fn describe(
     info: &KernelInfo,
     config: &[u8],
-    dma: Option<&DmaWindow>,
+    dma: Option<RegionDesc>,
 ) -> Result<(Vec<u8>, Vec<Mapped>), VfioError> {
     let mut d = DeviceDesc::new(Bus::Pci);
     // A short config space (it should be 256 bytes) reads as zeroes, never out of bounds.
@@ -322,10 +326,10 @@ fn describe(
             size: r.size,
         });
     }
-    if let Some(w) = dma {
-        let offset = cursor.next_multiple_of(PAGE_SIZE);
-        cursor = offset.saturating_add(w.size());
-        d.regions.push(w.region_desc(offset));
+    if let Some(mut w) = dma {
+        w.offset = cursor.next_multiple_of(PAGE_SIZE);
+        cursor = w.offset.saturating_add(w.size);
+        d.regions.push(w);
     }
     let mut control = cursor.next_multiple_of(PAGE_SIZE);
     for irq in info.irqs.iter().filter(|i| i.count > 0) {
@@ -422,7 +426,8 @@ impl VfioDevice {
             Some(size) => Some(DmaWindow::new(container, size)?),
             None => None,
         };
-        let (description, regions) = describe(&info, &config, dma.as_ref())?;
+        let (description, regions) =
+            describe(&info, &config, dma.as_ref().map(|w| w.region_desc(0)))?;
         let parsed = devfd_format::parse(&description)?;
         let interrupts = Interrupts::new(&parsed);
         let mut eventfds = Vec::new();

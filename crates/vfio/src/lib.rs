@@ -24,7 +24,8 @@ mod open;
 
 pub use caps::{CapError, Capability, RegionInfo, parse_region_info};
 pub use device::{
-    CONFIG_REGION, KernelInfo, KernelIrq, VfioDevice, query, raw_trigger_intx, raw_unmask_intx,
+    CONFIG_REGION, KernelInfo, KernelIrq, Mapped, VfioDevice, describe, find_capability, query,
+    raw_trigger_intx, raw_unmask_intx,
 };
 pub use dma::{DMA_REGION, DmaWindow, parse_iova_ranges, place};
 pub use error::VfioError;

@@ -15,7 +15,17 @@ pub(super) fn run(shared: Arc<Shared>) {
             return;
         }
         if std::mem::take(&mut state.dma_job) {
-            state.run_dma(shared.dma.as_deref(), &shared.interrupts);
+            let Some(plan) = state.dma_plan() else {
+                continue;
+            };
+            // The bytes move with the lock released: the DMA space may be slow.
+            let generation = state.generation;
+            drop(state);
+            let moved = shared.move_dma(&plan);
+            state = shared.lock();
+            if state.generation == generation {
+                state.finish_dma(plan, moved, &shared.interrupts);
+            }
             continue;
         }
         let Some(n) = state.job.take() else {

@@ -23,16 +23,19 @@
 //! DMA mask. As on a real bus, the driver must enable bus mastering (command register bit 2)
 //! first. A transfer without it, or that reaches outside the window or the buffer, moves nothing
 //! — as a real edu behind an IOMMU sees a fault — and still completes (QEMU's edu ignores the
-//! error too). Transfers run on the worker thread, at once rather than after QEMU's 100 ms.
+//! error too). Transfers run on the worker thread, at once rather than after QEMU's 100 ms,
+//! without the register lock held, so registers answer while a slow [`DmaSpace`] (a vfio-user
+//! client's memory reached by messages) moves the bytes. [`Device::set_dma_space`] points the
+//! engine at other memory, such as a vfio-user client's DMA_MAP regions.
 
 mod factorial;
 mod registers;
 
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use devfd_device::{Device, DeviceError, Interrupts, le_value, put_le_value};
+use devfd_device::{Device, DeviceError, DmaSpace, Interrupts, le_value, put_le_value};
 use devfd_format::model::{DeviceDesc, InterruptDesc, RegionDesc};
 use devfd_format::wire::{
     IRQ_AUTOMASKED, IRQ_KIND_INTX, IRQ_KIND_MSI, IRQ_LEVEL, IRQ_MASKABLE, REGION_READ,
@@ -82,7 +85,10 @@ struct Shared {
     work: Condvar,
     interrupts: Interrupts,
     factorial_time: Duration,
+    /// The window of the device file (region 16), if any.
     dma: Option<Arc<DmaMemory>>,
+    /// The memory the DMA engine reaches: the window, or what `set_dma_space` gave.
+    dma_space: RwLock<Option<Arc<dyn DmaSpace>>>,
 }
 
 struct State {
@@ -127,6 +133,7 @@ impl Edu {
             work: Condvar::new(),
             interrupts,
             factorial_time: options.factorial_time,
+            dma_space: RwLock::new(options.dma.clone().map(|w| w as Arc<dyn DmaSpace>)),
             dma: options.dma,
         });
         let worker_shared = shared.clone();
@@ -236,11 +243,10 @@ impl State {
         }
     }
 
-    /// Performs the running DMA transfer between the buffer and `dma`, then completes it.
-    fn run_dma(&mut self, dma: Option<&DmaMemory>, interrupts: &Interrupts) {
-        let Some(t) = self.registers.dma_transfer() else {
-            return;
-        };
+    /// The running DMA transfer, checked against the buffer: what the worker moves once it
+    /// has let go of the state lock. `None` if nothing runs.
+    fn dma_plan(&self) -> Option<DmaPlan> {
+        let t = self.registers.dma_transfer()?;
         // QEMU's edu: bus addresses are clamped to its 28-bit DMA mask.
         let clamp = |a: u64| a & ((1 << 28) - 1);
         let (buffer_address, bus) = if t.to_pci {
@@ -254,20 +260,45 @@ impl State {
             (end <= DMA_BUFFER_SIZE).then_some(s as usize..end as usize)
         });
         // Without bus mastering (command register bit 2) a function cannot reach memory.
-        let dma = dma.filter(|_| self.config.bus_master());
-        let moved = match (range, dma) {
-            (Some(range), Some(dma)) => match self.dma_buffer.get_mut(range) {
-                Some(buf) if t.to_pci => dma.write(bus, buf).is_ok(),
-                Some(buf) => dma.read(bus, buf).is_ok(),
-                None => false,
+        let range = range.filter(|_| self.config.bus_master());
+        let outgoing = match &range {
+            Some(r) if t.to_pci => self.dma_buffer.get(r.clone()).map(<[u8]>::to_vec),
+            _ => None,
+        };
+        Some(DmaPlan {
+            to_pci: t.to_pci,
+            bus,
+            buffer_address,
+            count: t.count,
+            range,
+            outgoing,
+        })
+    }
+
+    /// Ends a transfer: stores what came from memory in the buffer, then completes it.
+    fn finish_dma(
+        &mut self,
+        plan: DmaPlan,
+        moved: Result<Option<Vec<u8>>, ()>,
+        interrupts: &Interrupts,
+    ) {
+        let stored = match (moved, &plan.range) {
+            (Ok(None), _) => true,
+            (Ok(Some(bytes)), Some(r)) => match self.dma_buffer.get_mut(r.clone()) {
+                Some(buf) if buf.len() == bytes.len() => {
+                    buf.copy_from_slice(&bytes);
+                    true
+                }
+                _ => false,
             },
             _ => false,
         };
-        if !moved {
+        if !stored {
             log::warn!(
-                "edu: DMA of {} bytes between buffer {buffer_address:#x} and bus {bus:#x} \
-                 faulted; nothing moved",
-                t.count
+                "edu: DMA of {} bytes between buffer {:#x} and bus {:#x} faulted; nothing moved",
+                plan.count,
+                plan.buffer_address,
+                plan.bus
             );
         }
         let raise = self.registers.finish_dma();
@@ -296,6 +327,42 @@ impl State {
             0,
             intx_pending && !self.config.intx_disabled(),
         );
+    }
+}
+
+/// A DMA transfer taken out of the registers, to run without the state lock.
+struct DmaPlan {
+    to_pci: bool,
+    bus: u64,
+    buffer_address: u64,
+    count: u64,
+    /// The buffer bytes it covers; `None` if outside the buffer or bus mastering is off.
+    range: Option<std::ops::Range<usize>>,
+    /// Device to memory: the bytes to write (copied out under the lock).
+    outgoing: Option<Vec<u8>>,
+}
+
+impl Shared {
+    /// Moves a planned transfer's bytes between the buffer copy and the DMA space. `Ok` with
+    /// the bytes read for a transfer from memory, `Ok(None)` for one to memory, `Err` if
+    /// nothing moved (outside the buffer, bus mastering off, no memory, a DMA fault).
+    fn move_dma(&self, plan: &DmaPlan) -> Result<Option<Vec<u8>>, ()> {
+        let space = self
+            .dma_space
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or(())?;
+        let range = plan.range.clone().ok_or(())?;
+        if plan.to_pci {
+            let data = plan.outgoing.as_deref().ok_or(())?;
+            space.write(plan.bus, data).map_err(|_| ())?;
+            Ok(None)
+        } else {
+            let mut buf = vec![0u8; range.len()];
+            space.read(plan.bus, &mut buf).map_err(|_| ())?;
+            Ok(Some(buf))
+        }
     }
 }
 
@@ -360,6 +427,16 @@ impl Device for Edu {
         };
         self.shared.interrupts.reset();
         self.shared.work.notify_all();
+    }
+
+    fn set_dma_space(&self, space: Option<Arc<dyn DmaSpace>>) -> bool {
+        let space = space.or_else(|| self.shared.dma.clone().map(|w| w as Arc<dyn DmaSpace>));
+        *self
+            .shared
+            .dma_space
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = space;
+        true
     }
 
     fn shared_memory(&self, region: u32) -> Option<std::os::fd::BorrowedFd<'_>> {

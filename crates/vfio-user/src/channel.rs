@@ -1,0 +1,284 @@
+//! One vfio-user connection's socket: whole messages in and out (header and payload in one
+//! `sendmsg`, fds attached), and the server-to-client requests (DMA_READ/DMA_WRITE) whose
+//! replies the connection's reader hands over.
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use zerocopy::IntoBytes;
+
+use crate::error::{ProtocolError, VfioUserError};
+use crate::message::MessageHeader;
+use crate::sys;
+use crate::wire::*;
+
+/// How a message could not be received.
+#[derive(Debug)]
+pub enum RecvError {
+    /// The peer closed the socket between messages.
+    Closed,
+    /// The peer closed the socket inside a message (after `got` of its bytes).
+    Truncated {
+        /// Bytes of the message that arrived.
+        got: usize,
+    },
+    /// The header cannot be trusted (its size, its flags): the stream cannot be followed.
+    Header(ProtocolError, MessageHeader),
+    /// More fds came than the kernel had room for; they were closed.
+    FdsTruncated(MessageHeader),
+    /// The socket failed.
+    Io(io::Error),
+}
+
+/// A server-to-client request waiting for its reply.
+#[derive(Default)]
+struct Pending {
+    id: Option<u16>,
+    reply: Option<(MessageHeader, Vec<u8>)>,
+}
+
+/// A connected socket.
+pub struct Channel {
+    socket: UnixStream,
+    send_lock: Mutex<()>,
+    /// One server-to-client request at a time.
+    request_lock: Mutex<()>,
+    pending: Mutex<Pending>,
+    replied: Condvar,
+    next_id: AtomicU16,
+    closed: AtomicBool,
+    /// The peer's `max_data_xfer_size`.
+    peer_max_xfer: AtomicU64,
+}
+
+impl std::fmt::Debug for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Channel").finish_non_exhaustive()
+    }
+}
+
+/// How long a server-to-client request waits for its reply.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Channel {
+    /// Wraps a connected socket.
+    pub fn new(socket: UnixStream) -> Self {
+        Channel {
+            socket,
+            send_lock: Mutex::new(()),
+            request_lock: Mutex::new(()),
+            pending: Mutex::new(Pending::default()),
+            replied: Condvar::new(),
+            next_id: AtomicU16::new(0x8000),
+            closed: AtomicBool::new(false),
+            peer_max_xfer: AtomicU64::new(1 << 20),
+        }
+    }
+
+    /// Sets the peer's `max_data_xfer_size` (from VERSION).
+    pub fn set_peer_max_xfer(&self, max: u64) {
+        self.peer_max_xfer.store(max.max(1), Ordering::Relaxed);
+    }
+
+    /// Receives `buf.len()` bytes exactly; `Ok(false)` if the peer closed before the first.
+    fn fill(
+        &self,
+        buf: &mut [u8],
+        fds: &mut Vec<OwnedFd>,
+        truncated: &mut bool,
+    ) -> Result<bool, RecvError> {
+        let mut got = 0;
+        while got < buf.len() {
+            let rest = buf.get_mut(got..).unwrap_or_default();
+            let (n, ctrunc) =
+                sys::recv_with_fds(self.socket.as_fd(), rest, fds).map_err(RecvError::Io)?;
+            *truncated |= ctrunc;
+            if n == 0 {
+                return if got == 0 {
+                    Ok(false)
+                } else {
+                    Err(RecvError::Truncated { got })
+                };
+            }
+            got += n;
+        }
+        Ok(true)
+    }
+
+    /// Receives one message: its checked header, its payload into `payload` (resized to it)
+    /// and its fds into `fds` (cleared first). A message over `max` bytes is refused.
+    pub fn recv(
+        &self,
+        payload: &mut Vec<u8>,
+        fds: &mut Vec<OwnedFd>,
+        max: usize,
+    ) -> Result<MessageHeader, RecvError> {
+        fds.clear();
+        let mut raw = [0u8; HEADER_LEN];
+        let mut ctrunc = false;
+        if !self.fill(&mut raw, fds, &mut ctrunc)? {
+            return Err(RecvError::Closed);
+        }
+        let header = match MessageHeader::parse(&raw, max) {
+            Ok(h) => h,
+            Err(e) => {
+                let h = MessageHeader::unchecked(&raw);
+                return Err(RecvError::Header(e, h));
+            }
+        };
+        payload.resize(header.payload_len(), 0);
+        match self.fill(payload, fds, &mut ctrunc) {
+            Ok(true) => {}
+            Ok(false) => return Err(RecvError::Truncated { got: HEADER_LEN }),
+            Err(RecvError::Truncated { got }) => {
+                return Err(RecvError::Truncated {
+                    got: HEADER_LEN + got,
+                });
+            }
+            Err(e) => return Err(e),
+        }
+        if ctrunc {
+            fds.clear();
+            return Err(RecvError::FdsTruncated(header));
+        }
+        Ok(header)
+    }
+
+    /// Sends a message: the header (its size computed) and the payload `parts`, with `fds`.
+    pub fn send(
+        &self,
+        id: u16,
+        command: u16,
+        flags: u32,
+        error: u32,
+        parts: &[&[u8]],
+        fds: &[RawFd],
+    ) -> io::Result<()> {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let header = Header {
+            id: id.into(),
+            command: command.into(),
+            size: u32::try_from(HEADER_LEN + len)
+                .map_err(|_| io::Error::from_raw_os_error(libc::E2BIG))?
+                .into(),
+            flags: flags.into(),
+            error: error.into(),
+        };
+        let mut all: [&[u8]; 4] = [header.as_bytes(), &[], &[], &[]];
+        for (slot, p) in all.iter_mut().skip(1).zip(parts) {
+            *slot = p;
+        }
+        let n = parts.len().min(3) + 1;
+        let _guard = self
+            .send_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        sys::send_with_fds(self.socket.as_fd(), all.get(..n).unwrap_or_default(), fds)
+    }
+
+    /// Sends a reply to `request`: `errno` 0 for success with `parts`, else an error reply
+    /// (header only).
+    pub fn reply(
+        &self,
+        request: &MessageHeader,
+        errno: i32,
+        parts: &[&[u8]],
+        fds: &[RawFd],
+    ) -> io::Result<()> {
+        if errno == 0 {
+            self.send(request.id, request.command, FLAGS_REPLY, 0, parts, fds)
+        } else {
+            self.send(
+                request.id,
+                request.command,
+                FLAGS_REPLY | FLAGS_ERROR,
+                errno as u32,
+                &[],
+                &[],
+            )
+        }
+    }
+
+    /// Hands a reply the reader received to the request waiting for it; false if none waits
+    /// for this id (the reply is dropped).
+    pub fn deliver_reply(&self, header: MessageHeader, payload: &[u8]) -> bool {
+        let mut p = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        if p.id != Some(header.id) || p.reply.is_some() {
+            return false;
+        }
+        p.reply = Some((header, payload.to_vec()));
+        self.replied.notify_all();
+        true
+    }
+
+    /// Marks the connection closed: waiting requests fail.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        let _guard = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        self.replied.notify_all();
+        let _ = self.socket.shutdown(std::net::Shutdown::Both);
+    }
+
+    /// Sends a command to the peer and waits for its reply, which another thread (the
+    /// connection's reader) receives and hands over with [`Self::deliver_reply`].
+    pub fn request(&self, command: u16, parts: &[&[u8]]) -> Result<Vec<u8>, VfioUserError> {
+        let _one = self
+            .request_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if self.closed.load(Ordering::Acquire) {
+            return Err(VfioUserError::Closed);
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut p = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            *p = Pending {
+                id: Some(id),
+                reply: None,
+            };
+        }
+        let name = crate::message::command_name(command);
+        self.send(id, command, FLAGS_COMMAND, 0, parts, &[])
+            .map_err(|e| VfioUserError::io(format!("sending {name}"), e))?;
+        let deadline = Instant::now() + REPLY_TIMEOUT;
+        let mut p = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some((header, payload)) = p.reply.take() {
+                p.id = None;
+                if let Some(errno) = header.error() {
+                    return Err(VfioUserError::Remote {
+                        command: name,
+                        errno,
+                    });
+                }
+                return Ok(payload);
+            }
+            let now = Instant::now();
+            if self.closed.load(Ordering::Acquire) || now >= deadline {
+                p.id = None;
+                return Err(if now >= deadline {
+                    VfioUserError::io(
+                        format!("waiting for the reply to {name}"),
+                        io::Error::from_raw_os_error(libc::ETIMEDOUT),
+                    )
+                } else {
+                    VfioUserError::Closed
+                });
+            }
+            p = self
+                .replied
+                .wait_timeout(p, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// The peer's `max_data_xfer_size`.
+    pub fn peer_max_xfer(&self) -> u64 {
+        self.peer_max_xfer.load(Ordering::Relaxed)
+    }
+}

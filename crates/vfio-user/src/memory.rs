@@ -1,0 +1,257 @@
+//! A client's memory as the device's DMA space: the DMA_MAP regions, each mapped from the fd
+//! that came with it, or reached through DMA_READ/DMA_WRITE messages when none did.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use devfd_device::{DmaFault, DmaSpace};
+use zerocopy::IntoBytes;
+
+use crate::channel::Channel;
+use crate::sys::Mapping;
+use crate::wire::*;
+
+/// How a mapping's bytes are reached.
+#[derive(Debug)]
+enum Backing {
+    /// Mapped from the client's fd.
+    Mapped(Mapping),
+    /// Through DMA_READ/DMA_WRITE messages.
+    Messages,
+}
+
+#[derive(Debug)]
+struct Entry {
+    address: u64,
+    size: u64,
+    flags: u32,
+    backing: Backing,
+}
+
+impl Entry {
+    fn end(&self) -> u64 {
+        self.address.saturating_add(self.size)
+    }
+}
+
+/// Why a DMA_MAP or DMA_UNMAP is refused, as an errno.
+pub type Errno = i32;
+
+/// The DMA_MAP regions of one client.
+#[derive(Debug)]
+pub struct ClientMemory {
+    entries: RwLock<Vec<Entry>>,
+    channel: Arc<Channel>,
+}
+
+impl ClientMemory {
+    /// No memory yet; DMA by messages goes over `channel`.
+    pub fn new(channel: Arc<Channel>) -> Self {
+        ClientMemory {
+            entries: RwLock::new(Vec::new()),
+            channel,
+        }
+    }
+
+    /// Adds a mapping (already checked for shape by the decoder): `EEXIST` if it overlaps
+    /// one, `ENOSPC` past [`MAX_DMA_MAPS`], the `mmap` errno if the fd cannot be mapped.
+    pub fn map(
+        &self,
+        address: u64,
+        size: u64,
+        offset: u64,
+        flags: u32,
+        fd: Option<OwnedFd>,
+    ) -> Result<(), Errno> {
+        let backing = match fd {
+            Some(fd) => Backing::Mapped(
+                Mapping::new(
+                    fd.as_fd(),
+                    offset,
+                    size,
+                    flags & DMA_FLAG_READ != 0,
+                    flags & DMA_FLAG_WRITE != 0,
+                )
+                .map_err(|e| e.raw_os_error().unwrap_or(libc::EINVAL))?,
+            ),
+            None => Backing::Messages,
+        };
+        let end = address.checked_add(size).ok_or(libc::EINVAL)?;
+        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() >= MAX_DMA_MAPS {
+            return Err(libc::ENOSPC);
+        }
+        let at = entries.partition_point(|e| e.address < address);
+        let overlaps_prev = at
+            .checked_sub(1)
+            .and_then(|i| entries.get(i))
+            .is_some_and(|e| e.end() > address);
+        let overlaps_next = entries.get(at).is_some_and(|e| e.address < end);
+        if overlaps_prev || overlaps_next {
+            return Err(libc::EEXIST);
+        }
+        entries.insert(
+            at,
+            Entry {
+                address,
+                size,
+                flags,
+                backing,
+            },
+        );
+        Ok(())
+    }
+
+    /// Removes the mapping at exactly `address` and `size` (waiting for transfers in
+    /// flight); `ENOENT` if there is none.
+    pub fn unmap(&self, address: u64, size: u64) -> Result<(), Errno> {
+        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        let i = entries
+            .iter()
+            .position(|e| e.address == address && e.size == size)
+            .ok_or(libc::ENOENT)?;
+        entries.remove(i);
+        Ok(())
+    }
+
+    /// Removes every mapping.
+    pub fn unmap_all(&self) {
+        self.entries
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
+    /// Number of mappings.
+    pub fn len(&self) -> usize {
+        self.entries
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Runs over the pieces of `[address, address + len)`, each inside one mapping that
+    /// allows `need`: `mapped(mapping, offset in it, done, n)` with the table locked (so an
+    /// UNMAP waits for the copy), `by_message(bus address, done, n)` with it unlocked (its
+    /// reply comes through the thread that handles UNMAP). A gap or a missing permission
+    /// faults.
+    fn each_piece(
+        &self,
+        address: u64,
+        len: usize,
+        need: u32,
+        mut mapped: impl FnMut(&Mapping, usize, usize, usize) -> bool,
+        mut by_message: impl FnMut(u64, usize, usize) -> bool,
+    ) -> Result<(), DmaFault> {
+        let fault = DmaFault { address, len };
+        let mut done = 0usize;
+        while done < len {
+            let at = address.checked_add(done as u64).ok_or(fault)?;
+            let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
+            let i = entries.partition_point(|e| e.address <= at);
+            let e = i.checked_sub(1).and_then(|i| entries.get(i)).ok_or(fault)?;
+            if at >= e.end() || e.flags & need != need {
+                return Err(fault);
+            }
+            let n = usize::try_from(e.end() - at)
+                .unwrap_or(usize::MAX)
+                .min(len - done);
+            let ok = match &e.backing {
+                Backing::Mapped(m) => {
+                    usize::try_from(at - e.address).is_ok_and(|offset| mapped(m, offset, done, n))
+                }
+                Backing::Messages => {
+                    drop(entries);
+                    by_message(at, done, n)
+                }
+            };
+            if !ok {
+                return Err(fault);
+            }
+            done += n;
+        }
+        Ok(())
+    }
+
+    fn by_message_read(&self, address: u64, buf: &mut [u8]) -> bool {
+        let max = usize::try_from(self.channel.peer_max_xfer()).unwrap_or(usize::MAX);
+        let mut done = 0;
+        for chunk in buf.chunks_mut(max.max(1)) {
+            let head = DmaAccess {
+                address: (address + done as u64).into(),
+                count: (chunk.len() as u64).into(),
+            };
+            match self.channel.request(CMD_DMA_READ, &[head.as_bytes()]) {
+                Ok(reply) => match reply.get(16..) {
+                    Some(data) if data.len() == chunk.len() => chunk.copy_from_slice(data),
+                    _ => return false,
+                },
+                Err(e) => {
+                    log::warn!("DMA_READ of {} bytes at {address:#x}: {e}", chunk.len());
+                    return false;
+                }
+            }
+            done += chunk.len();
+        }
+        true
+    }
+
+    fn by_message_write(&self, address: u64, data: &[u8]) -> bool {
+        let max = usize::try_from(self.channel.peer_max_xfer()).unwrap_or(usize::MAX);
+        let mut done = 0;
+        for chunk in data.chunks(max.max(1)) {
+            let head = DmaAccess {
+                address: (address + done as u64).into(),
+                count: (chunk.len() as u64).into(),
+            };
+            if let Err(e) = self
+                .channel
+                .request(CMD_DMA_WRITE, &[head.as_bytes(), chunk])
+            {
+                log::warn!("DMA_WRITE of {} bytes at {address:#x}: {e}", chunk.len());
+                return false;
+            }
+            done += chunk.len();
+        }
+        true
+    }
+}
+
+impl DmaSpace for ClientMemory {
+    fn read(&self, address: u64, buf: &mut [u8]) -> Result<(), DmaFault> {
+        let len = buf.len();
+        let buf = std::cell::RefCell::new(buf);
+        self.each_piece(
+            address,
+            len,
+            DMA_FLAG_READ,
+            |m, offset, done, n| {
+                let mut b = buf.borrow_mut();
+                b.get_mut(done..done + n).is_some_and(|p| m.read(offset, p))
+            },
+            |bus, done, n| {
+                let mut b = buf.borrow_mut();
+                b.get_mut(done..done + n)
+                    .is_some_and(|p| self.by_message_read(bus, p))
+            },
+        )
+    }
+
+    fn write(&self, address: u64, data: &[u8]) -> Result<(), DmaFault> {
+        self.each_piece(
+            address,
+            data.len(),
+            DMA_FLAG_WRITE,
+            |m, offset, done, n| data.get(done..done + n).is_some_and(|p| m.write(offset, p)),
+            |bus, done, n| {
+                data.get(done..done + n)
+                    .is_some_and(|p| self.by_message_write(bus, p))
+            },
+        )
+    }
+}
