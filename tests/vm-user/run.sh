@@ -9,6 +9,7 @@
 #
 # /init exports DEVFD_VM_EDU (edu's BDF) and DEVFD_VM_MODULES_FAILED; /test/bin (edu-user,
 # tests/vm-user/edu-user.c) is on PATH; /lib/devfd-vm.sh has vm_driver, vm_unbind, vm_wait_for.
+# shellcheck source=scripts/vm/guest/devfd-vm.sh
 . /lib/devfd-vm.sh
 
 CHECKS="
@@ -88,7 +89,8 @@ check_uio_bind() {
     sleep 0.1
   done
   vm_wait_for "/sys/bus/pci/devices/$BDF/uio" 5 || no "no /sys/bus/pci/devices/$BDF/uio" || return 1
-  UIO=$(ls "/sys/bus/pci/devices/$BDF/uio" | head -1)
+  UIO=
+  for u in "/sys/bus/pci/devices/$BDF/uio"/uio*; do UIO=${UIO:-$(basename "$u")}; done
   vm_wait_for "/dev/$UIO" 5 || no "no /dev/$UIO" || return 1
   [ -c "/dev/$UIO" ] || no "/dev/$UIO is not a character device" || return 1
   echo "  $BDF bound to uio_pci_generic: /dev/$UIO, irq $(cat "/sys/bus/pci/devices/$BDF/irq")"
@@ -106,7 +108,7 @@ check_dma_round_trip_irq() {
 }
 
 check_uio_unbind() {
-  [ -e "$UIO_DRV/new_id" ] || return 1
+  [ -e "$UIO_DRV/new_id" ] || no "no $UIO_DRV" || return 1
   echo "1234 11e8" >"$UIO_DRV/remove_id" 2>/dev/null
   [ "$(vm_driver "$BDF")" != uio_pci_generic ] || echo "$BDF" >"$UIO_DRV/unbind" ||
     no "unbinding $BDF from uio_pci_generic failed" || return 1

@@ -14,7 +14,42 @@ use clap::Parser;
 
 use args::{Cli, Command};
 
+/// The libraries' log records on standard error, `devfd: LEVEL: message`: warnings and errors
+/// by default (a vfio-user client dropped, a device call that failed); `DEVFD_LOG=info` or
+/// `debug` shows more.
+struct StderrLog;
+
+impl log::Log for StderrLog {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::max_level()
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            use std::io::Write;
+            // A closed stderr must not panic a server thread: write, don't eprintln.
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "devfd: {}: {}",
+                record.level().as_str().to_lowercase(),
+                record.args()
+            );
+        }
+    }
+
+    fn flush(&self) {}
+}
+
 fn main() -> ExitCode {
+    let level = match std::env::var("DEVFD_LOG").as_deref() {
+        Ok("debug") => log::LevelFilter::Debug,
+        Ok("info") => log::LevelFilter::Info,
+        Ok("off") => log::LevelFilter::Off,
+        _ => log::LevelFilter::Warn,
+    };
+    if log::set_logger(&StderrLog).is_ok() {
+        log::set_max_level(level);
+    }
     // A file-size limit (ulimit -f) below a memory device's size then fails that device's
     // ftruncate with EFBIG, reported as an error, instead of killing devfd with SIGXFSZ.
     // SAFETY: setting a signal's disposition to SIG_IGN has no preconditions.
