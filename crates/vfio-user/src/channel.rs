@@ -26,6 +26,12 @@ pub enum RecvError {
         /// Bytes of the message that arrived.
         got: usize,
     },
+    /// The peer stopped sending inside a message (after `got` of its bytes) for longer than
+    /// the stall timeout.
+    Stalled {
+        /// Bytes of the message that arrived.
+        got: usize,
+    },
     /// The header cannot be trusted (its size, its flags): the stream cannot be followed.
     Header(ProtocolError, MessageHeader),
     /// More fds came than the kernel had room for; they were closed.
@@ -79,23 +85,48 @@ impl Channel {
         }
     }
 
+    /// Lets a message that stops arriving half-way fail after `timeout` (a client that sends
+    /// part of a message and stalls must not hold the socket for ever); idle time between
+    /// messages is unlimited.
+    /// A peer that stops reading replies for that long fails the send too.
+    pub fn set_stall_timeout(&self, timeout: Duration) -> io::Result<()> {
+        self.socket.set_read_timeout(Some(timeout))?;
+        self.socket.set_write_timeout(Some(timeout))
+    }
+
     /// Sets the peer's `max_data_xfer_size` (from VERSION).
     pub fn set_peer_max_xfer(&self, max: u64) {
         self.peer_max_xfer.store(max.max(1), Ordering::Relaxed);
     }
 
     /// Receives `buf.len()` bytes exactly; `Ok(false)` if the peer closed before the first.
+    /// With a stall timeout set, waiting before the first byte (`idle_ok`) goes on for ever,
+    /// but a message that stops arriving half-way fails.
     fn fill(
         &self,
         buf: &mut [u8],
         fds: &mut Vec<OwnedFd>,
         truncated: &mut bool,
+        idle_ok: bool,
     ) -> Result<bool, RecvError> {
         let mut got = 0;
         while got < buf.len() {
             let rest = buf.get_mut(got..).unwrap_or_default();
-            let (n, ctrunc) =
-                sys::recv_with_fds(self.socket.as_fd(), rest, fds).map_err(RecvError::Io)?;
+            let (n, ctrunc) = match sys::recv_with_fds(self.socket.as_fd(), rest, fds) {
+                Ok(r) => r,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    if idle_ok && got == 0 {
+                        continue;
+                    }
+                    return Err(RecvError::Stalled { got });
+                }
+                Err(e) => return Err(RecvError::Io(e)),
+            };
             *truncated |= ctrunc;
             if n == 0 {
                 return if got == 0 {
@@ -120,7 +151,7 @@ impl Channel {
         fds.clear();
         let mut raw = [0u8; HEADER_LEN];
         let mut ctrunc = false;
-        if !self.fill(&mut raw, fds, &mut ctrunc)? {
+        if !self.fill(&mut raw, fds, &mut ctrunc, true)? {
             return Err(RecvError::Closed);
         }
         let header = match MessageHeader::parse(&raw, max) {
@@ -131,11 +162,16 @@ impl Channel {
             }
         };
         payload.resize(header.payload_len(), 0);
-        match self.fill(payload, fds, &mut ctrunc) {
+        match self.fill(payload, fds, &mut ctrunc, false) {
             Ok(true) => {}
             Ok(false) => return Err(RecvError::Truncated { got: HEADER_LEN }),
             Err(RecvError::Truncated { got }) => {
                 return Err(RecvError::Truncated {
+                    got: HEADER_LEN + got,
+                });
+            }
+            Err(RecvError::Stalled { got }) => {
+                return Err(RecvError::Stalled {
                     got: HEADER_LEN + got,
                 });
             }

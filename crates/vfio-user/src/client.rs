@@ -57,7 +57,9 @@ impl Conn {
                 .recv(&mut self.payload, &mut self.fds, MAX_MESSAGE)
             {
                 Ok(h) => h,
-                Err(RecvError::Closed | RecvError::Truncated { .. }) => {
+                Err(
+                    RecvError::Closed | RecvError::Truncated { .. } | RecvError::Stalled { .. },
+                ) => {
                     return Err(VfioUserError::Closed);
                 }
                 Err(RecvError::Header(e, _)) => return Err(e.into()),
@@ -240,6 +242,10 @@ impl Client {
         conn.max_xfer = usize::try_from(theirs.max_data_xfer_size)
             .unwrap_or(MAX_DATA_XFER)
             .clamp(8, MAX_DATA_XFER);
+        // The most fds the server takes in one message (the protocol's default is 1).
+        let max_fds = usize::try_from(theirs.max_msg_fds)
+            .unwrap_or(MAX_MSG_FDS)
+            .clamp(1, MAX_MSG_FDS);
         // DEVICE_GET_INFO.
         let req = DeviceInfo {
             argsz: (size_of::<DeviceInfo>() as u32).into(),
@@ -348,12 +354,12 @@ impl Client {
                 .filter(|(i, _, _)| *i == index)
                 .map(|(_, _, fd)| fd.as_raw_fd())
                 .collect();
-            for (chunk_start, chunk) in fds.chunks(MAX_MSG_FDS).enumerate() {
+            for (chunk_start, chunk) in fds.chunks(max_fds).enumerate() {
                 let set = IrqSet {
                     argsz: (size_of::<IrqSet>() as u32).into(),
                     flags: (IRQ_SET_DATA_EVENTFD | IRQ_SET_ACTION_TRIGGER).into(),
                     index: index.into(),
-                    start: ((chunk_start * MAX_MSG_FDS) as u32).into(),
+                    start: ((chunk_start * max_fds) as u32).into(),
                     count: (chunk.len() as u32).into(),
                 };
                 if let Err(e) = conn.call(CMD_DEVICE_SET_IRQS, &[set.as_bytes()], chunk, None) {

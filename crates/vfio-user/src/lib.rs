@@ -27,4 +27,4 @@ pub use client::{Client, DMA_REGION};
 pub use error::{ProtocolError, VfioUserError};
 pub use layout::Layout;
 pub use memory::ClientMemory;
-pub use server::{ConnectionEnd, Server};
+pub use server::{ConnectionEnd, STALL_TIMEOUT, Server};

@@ -28,6 +28,7 @@ use crate::wire::*;
 pub struct Server {
     device: Arc<dyn Device>,
     layout: Layout,
+    stall_timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for Server {
@@ -37,6 +38,10 @@ impl std::fmt::Debug for Server {
             .finish_non_exhaustive()
     }
 }
+
+/// How long a client may pause inside a message, or leave replies unread, before the server
+/// drops it (between messages it may be idle for ever).
+pub const STALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How a connection ended.
 #[derive(Debug)]
@@ -62,7 +67,11 @@ impl Server {
     /// A server for `device`, which must be a PCI device with a configuration-space region.
     pub fn new(device: Arc<dyn Device>) -> Result<Self, VfioUserError> {
         let layout = Layout::new(device.description())?;
-        Ok(Server { device, layout })
+        Ok(Server {
+            device,
+            layout,
+            stall_timeout: STALL_TIMEOUT,
+        })
     }
 
     /// One line about what clients see: identity, regions with sizes, interrupts.
@@ -90,6 +99,12 @@ impl Server {
         format!("{id}, {}; irqs {}", regions.join(", "), irqs.join(" "))
     }
 
+    /// Sets how long a client may pause inside a message, or stop reading replies, before
+    /// it is dropped (default [`STALL_TIMEOUT`]).
+    pub fn set_stall_timeout(&mut self, timeout: std::time::Duration) {
+        self.stall_timeout = timeout;
+    }
+
     /// How the device looks over vfio-user.
     pub fn layout(&self) -> &Layout {
         &self.layout
@@ -115,6 +130,9 @@ impl Server {
     /// Serves one connected client until it leaves, then releases everything it gave.
     pub fn serve_connection(&self, stream: UnixStream) -> Result<ConnectionEnd, VfioUserError> {
         let channel = Arc::new(Channel::new(stream));
+        channel
+            .set_stall_timeout(self.stall_timeout)
+            .map_err(|e| VfioUserError::io("setting the socket's receive timeout", e))?;
         let memory = Arc::new(ClientMemory::new(channel.clone()));
         let routes = Arc::new(IrqRoutes::new(
             &self.layout,
@@ -255,6 +273,12 @@ impl Conn<'_> {
                 Err(RecvError::Truncated { got }) => {
                     return Ok(ConnectionEnd::Dropped(format!(
                         "the client closed the socket {got} bytes into a message"
+                    )));
+                }
+                Err(RecvError::Stalled { got }) => {
+                    return Ok(ConnectionEnd::Dropped(format!(
+                        "the client stopped {got} bytes into a message for {:?}",
+                        self.server.stall_timeout
                     )));
                 }
                 Err(RecvError::Header(e, h)) => {

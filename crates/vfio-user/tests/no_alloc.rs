@@ -1,6 +1,7 @@
 //! The server's steady state allocates nothing per message: REGION_READ and REGION_WRITE
 //! round trips, the hot path of a guest driving a device, run with a counting global
-//! allocator and must not allocate at all (in any thread of this process).
+//! allocator and must not allocate at all (in any thread of this process). Also here: a
+//! client stalled inside a message is dropped.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{Read, Write};
@@ -40,6 +41,9 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// The allocation counter is global: tests of this file run one at a time.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Writes a message (header + payload) and reads the whole reply into `reply`; returns its
 /// length. `out` is a reused buffer.
 fn call(
@@ -67,6 +71,7 @@ fn call(
 
 #[test]
 fn region_reads_and_writes_allocate_nothing() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let edu: Arc<dyn devfd_device::Device> =
         Arc::new(devfd_emu::Edu::new(devfd_emu::EduOptions::default()).unwrap());
     let server = devfd_vfio_user::Server::new(edu).unwrap();
@@ -109,4 +114,33 @@ fn region_reads_and_writes_allocate_nothing() {
     drop(client);
     thread.join().unwrap();
     assert_eq!(allocations, 0, "allocations during 2000 round trips");
+}
+
+/// A client that sends half a message and stalls is dropped after the stall timeout; one
+/// that is merely idle between messages is not.
+#[test]
+fn a_client_stalled_inside_a_message_is_dropped() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let edu: Arc<dyn devfd_device::Device> =
+        Arc::new(devfd_emu::Edu::new(devfd_emu::EduOptions::default()).unwrap());
+    let mut server = devfd_vfio_user::Server::new(edu).unwrap();
+    server.set_stall_timeout(std::time::Duration::from_millis(200));
+    let (mut client, theirs) = UnixStream::pair().unwrap();
+    let thread = std::thread::spawn(move || server.serve_connection(theirs).unwrap());
+    let mut out = vec![0u8; 64];
+    let mut reply = vec![0u8; 4096];
+    let mut version = vec![0u8, 0, 0, 0];
+    version.extend_from_slice(b"{}\0");
+    // Idle for longer than the timeout between messages: still served.
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    call(&mut client, 1, 1, &version, &mut out, &mut reply);
+    // Half a header, then nothing.
+    client.write_all(&[9, 0, 9, 0, 32, 0, 0, 0]).unwrap();
+    let started = std::time::Instant::now();
+    let end = thread.join().unwrap();
+    assert!(
+        matches!(&end, devfd_vfio_user::ConnectionEnd::Dropped(why) if why.contains("stopped 8 bytes into a message")),
+        "{end:?}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
