@@ -11,11 +11,7 @@
 //! Needs root (it mounts FUSE file systems) and `/dev/fuse`. Every mount is made under a new
 //! directory in the temporary directory and unmounted before exit.
 
-mod affinity;
-mod floor;
 mod irqdev;
-mod report;
-mod stats;
 
 use std::error::Error;
 use std::fs::File;
@@ -30,11 +26,11 @@ use devfd_client::{ClientError, DeviceFile};
 use devfd_device::Device;
 use devfd_fuse::{ServeOptions, Server};
 
-use affinity::{Placement, place, place_with};
-use floor::{FLOOR_SIZE, Floor};
+use devfd_bench::affinity::{self, Placement, place, place_with};
+use devfd_bench::floor::{FLOOR_SIZE, Floor};
+use devfd_bench::report::{Goal, Report, Row, Section};
+use devfd_bench::stats::Samples;
 use irqdev::IrqDev;
-use report::{Goal, Report, Row, Section};
-use stats::Samples;
 
 type R<T> = Result<T, Box<dyn Error>>;
 /// A comparison phase: its name for `--only`, and what it measures.

@@ -40,6 +40,11 @@ impl Samples {
         self.ns.len()
     }
 
+    /// Whether there are no samples.
+    pub fn is_empty(&self) -> bool {
+        self.ns.is_empty()
+    }
+
     fn sort(&mut self) {
         if !self.sorted {
             self.ns.sort_unstable();

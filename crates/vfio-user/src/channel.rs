@@ -47,9 +47,21 @@ struct Pending {
     reply: Option<(MessageHeader, Vec<u8>)>,
 }
 
+/// How many bytes one `recvmsg` reads ahead.
+const READ_AHEAD: usize = 64 * 1024;
+
+/// Bytes read from the socket but not yet taken.
+struct ReadAhead {
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+}
+
 /// A connected socket.
 pub struct Channel {
     socket: UnixStream,
+    /// Read ahead; only the connection's reader takes from it.
+    rx: Mutex<ReadAhead>,
     send_lock: Mutex<()>,
     /// One server-to-client request at a time.
     request_lock: Mutex<()>,
@@ -75,6 +87,11 @@ impl Channel {
     pub fn new(socket: UnixStream) -> Self {
         Channel {
             socket,
+            rx: Mutex::new(ReadAhead {
+                buf: vec![0u8; READ_AHEAD].into_boxed_slice(),
+                start: 0,
+                end: 0,
+            }),
             send_lock: Mutex::new(()),
             request_lock: Mutex::new(()),
             pending: Mutex::new(Pending::default()),
@@ -99,20 +116,46 @@ impl Channel {
         self.peer_max_xfer.store(max.max(1), Ordering::Relaxed);
     }
 
-    /// Receives `buf.len()` bytes exactly; `Ok(false)` if the peer closed before the first.
-    /// With a stall timeout set, waiting before the first byte (`idle_ok`) goes on for ever,
-    /// but a message that stops arriving half-way fails.
-    fn fill(
+    /// Takes `dst.len()` bytes of the stream: first what was read ahead, then from the
+    /// socket, reading ahead up to [`READ_AHEAD`] bytes at a time so that a small message
+    /// costs one `recvmsg`. `Ok(false)` if the peer closed before the first byte. With a stall
+    /// timeout set, waiting before the first byte (`idle_ok`) goes on for ever, but a message
+    /// that stops arriving half-way fails.
+    ///
+    /// Fds stay with their message: the kernel ends a read before bytes that carry fds, and
+    /// the socket is read only while the current message needs bytes, so fds a read returns
+    /// came with the current message.
+    fn take(
         &self,
-        buf: &mut [u8],
+        rx: &mut ReadAhead,
+        dst: &mut [u8],
         fds: &mut Vec<OwnedFd>,
         truncated: &mut bool,
         idle_ok: bool,
     ) -> Result<bool, RecvError> {
         let mut got = 0;
-        while got < buf.len() {
-            let rest = buf.get_mut(got..).unwrap_or_default();
-            let (n, ctrunc) = match sys::recv_with_fds(self.socket.as_fd(), rest, fds) {
+        while got < dst.len() {
+            let buffered = rx.end.saturating_sub(rx.start);
+            if buffered > 0 {
+                let n = buffered.min(dst.len() - got);
+                let (Some(to), Some(from)) = (
+                    dst.get_mut(got..got + n),
+                    rx.buf.get(rx.start..rx.start + n),
+                ) else {
+                    break;
+                };
+                to.copy_from_slice(from);
+                rx.start += n;
+                got += n;
+                continue;
+            }
+            let direct = dst.len() - got >= READ_AHEAD;
+            let into = if direct {
+                dst.get_mut(got..).unwrap_or_default()
+            } else {
+                &mut rx.buf[..]
+            };
+            let (n, ctrunc) = match sys::recv_with_fds(self.socket.as_fd(), into, fds) {
                 Ok(r) => r,
                 Err(e)
                     if matches!(
@@ -135,7 +178,12 @@ impl Channel {
                     Err(RecvError::Truncated { got })
                 };
             }
-            got += n;
+            if direct {
+                got += n;
+            } else {
+                rx.start = 0;
+                rx.end = n;
+            }
         }
         Ok(true)
     }
@@ -149,9 +197,10 @@ impl Channel {
         max: usize,
     ) -> Result<MessageHeader, RecvError> {
         fds.clear();
+        let mut rx = self.rx.lock().unwrap_or_else(PoisonError::into_inner);
         let mut raw = [0u8; HEADER_LEN];
         let mut ctrunc = false;
-        if !self.fill(&mut raw, fds, &mut ctrunc, true)? {
+        if !self.take(&mut rx, &mut raw, fds, &mut ctrunc, true)? {
             return Err(RecvError::Closed);
         }
         let header = match MessageHeader::parse(&raw, max) {
@@ -162,7 +211,7 @@ impl Channel {
             }
         };
         payload.resize(header.payload_len(), 0);
-        match self.fill(payload, fds, &mut ctrunc, false) {
+        match self.take(&mut rx, payload, fds, &mut ctrunc, false) {
             Ok(true) => {}
             Ok(false) => return Err(RecvError::Truncated { got: HEADER_LEN }),
             Err(RecvError::Truncated { got }) => {

@@ -238,6 +238,13 @@ impl IrqRoutes {
         }
     }
 
+    /// Whether any vector of VFIO irq `vfio` has an eventfd.
+    fn routed(&self, vfio: u32) -> bool {
+        let all = self.fds.lock().unwrap_or_else(PoisonError::into_inner);
+        all.get(vfio as usize)
+            .is_some_and(|v| v.iter().any(Option::is_some))
+    }
+
     fn clear(&self) {
         let mut all = self.fds.lock().unwrap_or_else(PoisonError::into_inner);
         for v in all.iter_mut() {
@@ -661,8 +668,16 @@ impl Conn<'_> {
                         .take(count as usize)
                         .collect();
                 }
+                let enabling = index == PCI_INTX_IRQ && !self.routes.routed(index);
                 self.routes
                     .set(index, s.devfd_index, start, fds.into_iter());
+                // As VFIO does, INTx is enabled unmasked: an automask left by an earlier
+                // client or before a disable would hold it forever (QEMU without KVM
+                // unmasks only after an interrupt it saw); a line still asserted fires on
+                // the new eventfd at once.
+                if enabling && self.routes.routed(index) {
+                    device.set_irq_mask(s.devfd_index, 0, false);
+                }
                 Answer::Ok(None)
             }
             (IRQ_SET_ACTION_TRIGGER, _) => {

@@ -71,7 +71,9 @@ fn call(
 
 #[test]
 fn region_reads_and_writes_allocate_nothing() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let edu: Arc<dyn devfd_device::Device> =
         Arc::new(devfd_emu::Edu::new(devfd_emu::EduOptions::default()).unwrap());
     let server = devfd_vfio_user::Server::new(edu).unwrap();
@@ -120,7 +122,9 @@ fn region_reads_and_writes_allocate_nothing() {
 /// that is merely idle between messages is not.
 #[test]
 fn a_client_stalled_inside_a_message_is_dropped() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let edu: Arc<dyn devfd_device::Device> =
         Arc::new(devfd_emu::Edu::new(devfd_emu::EduOptions::default()).unwrap());
     let mut server = devfd_vfio_user::Server::new(edu).unwrap();
