@@ -35,7 +35,9 @@ pub struct DmaFault {
 /// Memory a device reaches by DMA, at bus addresses: an emulated window
 /// (`devfd_emu::DmaMemory`) or a vfio-user client's memory (its DMA_MAP regions).
 ///
-/// A transfer either moves all its bytes or fails with a [`DmaFault`]; it may take time (the
+/// A transfer whose range is not all reachable fails with a [`DmaFault`] before a byte moves;
+/// one that fails while moving (memory reached by messages, a reply that is an error) may have
+/// moved a prefix. A transfer may take time (the
 /// memory may be reached through messages), so a device calls it without holding locks a
 /// register access needs.
 pub trait DmaSpace: Send + Sync {

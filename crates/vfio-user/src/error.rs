@@ -85,7 +85,7 @@ impl ProtocolError {
     pub fn errno(&self) -> i32 {
         match self {
             ProtocolError::UnknownCommand(_) => libc::ENOTSUP,
-            ProtocolError::BadSize { .. } => libc::E2BIG,
+            ProtocolError::BadSize { size, max } if *size as usize > *max => libc::E2BIG,
             _ => libc::EINVAL,
         }
     }

@@ -64,16 +64,27 @@ impl ClientMemory {
         fd: Option<OwnedFd>,
     ) -> Result<(), Errno> {
         let backing = match fd {
-            Some(fd) => Backing::Mapped(
+            Some(fd) => Backing::Mapped({
+                // A regular file (QEMU's memfd) shorter than the mapping would raise SIGBUS
+                // on the first transfer past its end: refuse it now. (A client that shrinks
+                // its file later still can; that is true of any shared mapping.)
+                let file = std::fs::File::from(fd);
+                let meta = file
+                    .metadata()
+                    .map_err(|e| e.raw_os_error().unwrap_or(libc::EINVAL))?;
+                let end = offset.checked_add(size).ok_or(libc::EINVAL)?;
+                if meta.file_type().is_file() && meta.len() < end {
+                    return Err(libc::EINVAL);
+                }
                 Mapping::new(
-                    fd.as_fd(),
+                    file.as_fd(),
                     offset,
                     size,
                     flags & DMA_FLAG_READ != 0,
                     flags & DMA_FLAG_WRITE != 0,
                 )
-                .map_err(|e| e.raw_os_error().unwrap_or(libc::EINVAL))?,
-            ),
+                .map_err(|e| e.raw_os_error().unwrap_or(libc::EINVAL))?
+            }),
             None => Backing::Messages,
         };
         let end = address.checked_add(size).ok_or(libc::EINVAL)?;
@@ -149,6 +160,10 @@ impl ClientMemory {
         mut by_message: impl FnMut(u64, usize, usize) -> bool,
     ) -> Result<(), DmaFault> {
         let fault = DmaFault { address, len };
+        // All or nothing: the whole range must be mapped with `need` before a byte moves.
+        if !self.covered(address, len, need) {
+            return Err(fault);
+        }
         let mut done = 0usize;
         while done < len {
             let at = address.checked_add(done as u64).ok_or(fault)?;
@@ -176,6 +191,23 @@ impl ClientMemory {
             done += n;
         }
         Ok(())
+    }
+
+    /// Whether `[address, address + len)` lies in mappings that all allow `need`.
+    fn covered(&self, address: u64, len: usize, need: u32) -> bool {
+        let Some(end) = address.checked_add(len as u64) else {
+            return false;
+        };
+        let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
+        let mut at = address;
+        while at < end {
+            let i = entries.partition_point(|e| e.address <= at);
+            match i.checked_sub(1).and_then(|i| entries.get(i)) {
+                Some(e) if at < e.end() && e.flags & need == need => at = e.end(),
+                _ => return false,
+            }
+        }
+        true
     }
 
     fn by_message_read(&self, address: u64, buf: &mut [u8]) -> bool {

@@ -156,6 +156,7 @@ impl Server {
             out: Vec::with_capacity(MAX_MESSAGE),
             fds: Vec::with_capacity(MAX_MSG_FDS),
             pieces: Vec::with_capacity(64),
+            targets: Vec::with_capacity(64),
         };
         let end = conn.run();
         // The client is gone: what it gave goes with it (the device keeps its state).
@@ -266,6 +267,8 @@ struct Conn<'s> {
     out: Vec<u8>,
     fds: Vec<OwnedFd>,
     pieces: Vec<(u64, usize)>,
+    /// The device target of each piece.
+    targets: Vec<(u32, u64)>,
 }
 
 impl Conn<'_> {
@@ -356,6 +359,11 @@ impl Conn<'_> {
         self.out.clear();
         let payload = std::mem::take(&mut self.payload);
         let answer = match decode_command(header, &payload, self.fds.len()) {
+            // Before VERSION only a (possibly retried) VERSION is acceptable.
+            Err(e) if !self.negotiated && header.command != CMD_VERSION => Answer::Fatal(
+                e.errno(),
+                format!("message id {} before VERSION: {e}", header.id),
+            ),
             Err(e) => {
                 log::warn!("vfio-user: message id {}: {e}", header.id);
                 Answer::Err(e.errno())
@@ -541,6 +549,13 @@ impl Conn<'_> {
                 }
             }
             Command::RegionWriteMulti { writes } => {
+                // Every write is checked before any is made: a refused one leaves no effect.
+                for w in writes {
+                    let len = (w.count.get() as usize).min(8);
+                    if let Err(errno) = self.plan(w.region.get(), w.offset.get(), len, true) {
+                        return Answer::Err(errno);
+                    }
+                }
                 for w in writes {
                     let n = (w.count.get() as usize).min(8);
                     let data = w.data.get(..n).unwrap_or_default();
@@ -704,19 +719,13 @@ impl Conn<'_> {
         }
     }
 
-    /// Reads into `read` or writes `write` at `offset` in VFIO region `region`: the access
-    /// is checked as a device-file access (range, flags, widths), split into the widths the
-    /// region accepts, and each piece goes to the device. Returns the errno of a refusal.
-    fn access(
-        &mut self,
-        region: u32,
-        offset: u64,
-        read: &mut [u8],
-        write: Option<&[u8]>,
-    ) -> Result<(), i32> {
+    /// Checks an access of `len` bytes at `offset` in VFIO region `region` as a device-file
+    /// access is checked (range, flags, widths), and splits it into the widths the region
+    /// accepts: `self.pieces` holds (offset from the start, length) and the result is each
+    /// piece's device target (region index, offset), in `self.targets`.
+    fn plan(&mut self, region: u32, offset: u64, len: usize, write: bool) -> Result<(), i32> {
         let layout = &self.server.layout;
         let slot = layout.region(region).ok().flatten().ok_or(libc::EINVAL)?;
-        let len = write.map_or(read.len(), <[u8]>::len);
         let end = offset.checked_add(len as u64).ok_or(libc::EINVAL)?;
         if end > slot.size {
             return Err(libc::EINVAL);
@@ -728,16 +737,31 @@ impl Conn<'_> {
         } else {
             split_access(file_offset, len, slot.widths, &mut self.pieces).ok_or(libc::EINVAL)?;
         }
-        let device = &*self.server.device;
+        self.targets.clear();
         for &(rel, n) in &self.pieces {
-            let at = file_offset + rel;
-            let target = layout
-                .map
-                .resolve(at, n, write.is_some())
-                .map_err(|e| e.errno())?;
-            let Target::Region { index, offset } = target else {
-                return Err(libc::EINVAL);
-            };
+            match layout.map.resolve(file_offset + rel, n, write) {
+                Ok(Target::Region { index, offset }) => self.targets.push((index, offset)),
+                Ok(_) => return Err(libc::EINVAL),
+                Err(e) => return Err(e.errno()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads into `read` or writes `write` at `offset` in VFIO region `region`: the access
+    /// is checked as a device-file access (range, flags, widths), split into the widths the
+    /// region accepts, and each piece goes to the device. Returns the errno of a refusal.
+    fn access(
+        &mut self,
+        region: u32,
+        offset: u64,
+        read: &mut [u8],
+        write: Option<&[u8]>,
+    ) -> Result<(), i32> {
+        let len = write.map_or(read.len(), <[u8]>::len);
+        self.plan(region, offset, len, write.is_some())?;
+        let device = &*self.server.device;
+        for (&(rel, n), &(index, offset)) in self.pieces.iter().zip(&self.targets) {
             let r = rel as usize;
             let result = match write {
                 Some(data) => device.write(index, offset, data.get(r..r + n).unwrap_or_default()),
