@@ -287,3 +287,64 @@ impl DmaSpace for ClientMemory {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use devfd_emu::SharedMemory;
+
+    fn memory() -> (ClientMemory, SharedMemory) {
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let ram = SharedMemory::new(0x4000).unwrap();
+        let m = ClientMemory::new(Arc::new(Channel::new(a)));
+        let fd = ram.as_fd().try_clone_to_owned().unwrap();
+        m.map(
+            0x10_0000,
+            0x2000,
+            0,
+            DMA_FLAG_READ | DMA_FLAG_WRITE,
+            Some(fd),
+        )
+        .unwrap();
+        (m, ram)
+    }
+
+    #[test]
+    fn a_transfer_that_leaves_the_mappings_moves_nothing() {
+        let (m, ram) = memory();
+        // The last 8 bytes are mapped, the next 8 are not: nothing is written.
+        let fault = m.write(0x10_1ff8, &[0xaa; 16]).unwrap_err();
+        assert_eq!((fault.address, fault.len), (0x10_1ff8, 16));
+        let mut b = [0u8; 8];
+        ram.read_at(0x1ff8, &mut b).unwrap();
+        assert_eq!(b, [0; 8]);
+        m.write(0x10_1ff8, &[0xbb; 8]).unwrap();
+        ram.read_at(0x1ff8, &mut b).unwrap();
+        assert_eq!(b, [0xbb; 8]);
+    }
+
+    #[test]
+    fn permissions_overlaps_and_short_files_are_refused() {
+        let (m, ram) = memory();
+        let fd = || Some(ram.as_fd().try_clone_to_owned().unwrap());
+        assert_eq!(
+            m.map(0x10_1000, 0x1000, 0, DMA_FLAG_READ, fd()),
+            Err(libc::EEXIST)
+        );
+        // The file is 16 KiB: a mapping past its end is refused.
+        assert_eq!(
+            m.map(0x20_0000, 0x1000, 0x4000, DMA_FLAG_READ, fd()),
+            Err(libc::EINVAL)
+        );
+        m.map(0x20_0000, 0x1000, 0x3000, DMA_FLAG_READ, fd())
+            .unwrap();
+        // Read-only: the device may read, not write.
+        assert!(m.write(0x20_0000, &[1]).is_err());
+        let mut b = [0u8; 1];
+        m.read(0x20_0000, &mut b).unwrap();
+        assert_eq!(m.unmap(0x20_0000, 0x2000), Err(libc::ENOENT));
+        m.unmap(0x20_0000, 0x1000).unwrap();
+        assert!(m.read(0x20_0000, &mut b).is_err());
+        assert_eq!(m.len(), 1);
+    }
+}

@@ -1151,7 +1151,11 @@ fn region_write_multi() {
         peer.err(REGION_WRITE_MULTI, &p().u64(2).raw(&good).raw(&past_end)),
         EINVAL
     );
-    assert_eq!(peer.read32(BAR0, LIVENESS), !5, "the first write was not made");
+    assert_eq!(
+        peer.read32(BAR0, LIVENESS),
+        !5,
+        "the first write was not made"
+    );
     peer.write32(BAR0, STATUS, 0);
     assert_closed(end(peer, thread));
 }
@@ -1492,11 +1496,19 @@ fn dma_map_and_unmap_bad_forms_are_refused() {
     let short = memfd(0x1000);
     // An fd shorter than the mapping would SIGBUS the server on a transfer past its end.
     assert_eq!(
-        peer.err_fds(DMA_MAP, &dma_map(RW, 0, 0x80_0000, 0x2000), &[short.as_raw_fd()]),
+        peer.err_fds(
+            DMA_MAP,
+            &dma_map(RW, 0, 0x80_0000, 0x2000),
+            &[short.as_raw_fd()]
+        ),
         libc::EINVAL
     );
     assert_eq!(
-        peer.err_fds(DMA_MAP, &dma_map(RW, 0x1000, 0x80_0000, 0x1000), &[short.as_raw_fd()]),
+        peer.err_fds(
+            DMA_MAP,
+            &dma_map(RW, 0x1000, 0x80_0000, 0x1000),
+            &[short.as_raw_fd()]
+        ),
         libc::EINVAL
     );
     let fd = ram.as_raw_fd();
