@@ -2,7 +2,8 @@
 //! (`devfd serve --vfio-user-connect SOCKET`). Its description is built, as for a kernel VFIO
 //! device, from the server's DEVICE_GET_INFO, every DEVICE_GET_REGION_INFO (capability chain
 //! parsed as untrusted bytes) and DEVICE_GET_IRQ_INFO, and its configuration space; accesses
-//! become REGION_READ/REGION_WRITE; interrupts arrive on eventfds registered with SET_IRQS;
+//! become REGION_READ/REGION_WRITE, and a region the server lets clients map whole (its fd at
+//! offset 0) is an mmap region of the device file backed by that fd; interrupts arrive on eventfds registered with SET_IRQS;
 //! an optional DMA window is a memfd given to the server with DMA_MAP.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
@@ -187,6 +188,8 @@ pub struct Client {
     shared: Arc<Shared>,
     thread: Option<std::thread::JoinHandle<()>>,
     dma: Option<DmaMemory>,
+    /// The fds of regions the server lets clients map whole.
+    memory: Vec<(u32, OwnedFd)>,
     label: String,
 }
 
@@ -268,9 +271,21 @@ impl Client {
             absent_regions: Vec::new(),
             irqs: Vec::new(),
         };
+        // Regions the server lets us map whole (its fd at offset 0, no sparse areas) are
+        // mapped by the device file's clients (REGION_MMAP, D.rN); the rest are trapped.
+        let mut memory: Vec<(u32, OwnedFd)> = Vec::new();
         for index in 0..info.num_regions.min(PCI_NUM_REGIONS) {
             match region_info(&mut conn, index) {
-                Ok(r) => info.regions.push(r),
+                Ok((r, fd)) => {
+                    if let Some(fd) = fd
+                        && r.offset == 0
+                        && r.size > 0
+                        && r.sparse_areas().is_none()
+                    {
+                        memory.push((index, fd));
+                    }
+                    info.regions.push(r);
+                }
                 Err(VfioUserError::Remote { .. }) => info.absent_regions.push(index),
                 Err(e) => return Err(e),
             }
@@ -318,6 +333,7 @@ impl Client {
             &info,
             &config,
             dma.as_ref().map(|w| w.region_desc(DMA_REGION, 0)),
+            &memory.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
         )
         .map_err(|e| VfioUserError::Unservable(format!("{label}: {e}")))?;
         if let Some(w) = &dma {
@@ -386,6 +402,7 @@ impl Client {
             shared,
             thread: Some(thread),
             dma,
+            memory,
             label: label.to_owned(),
         })
     }
@@ -432,8 +449,12 @@ impl Client {
     }
 }
 
-/// One region's info, growing argsz once when the capabilities do not fit.
-fn region_info(conn: &mut Conn, index: u32) -> Result<devfd_vfio::RegionInfo, VfioUserError> {
+/// One region's info, growing argsz once when the capabilities do not fit, and the fd that
+/// came with it if the server lets the client map the region.
+fn region_info(
+    conn: &mut Conn,
+    index: u32,
+) -> Result<(devfd_vfio::RegionInfo, Option<OwnedFd>), VfioUserError> {
     let mut argsz = size_of::<RegionInfo>() as u32;
     for _ in 0..2 {
         let req = RegionInfo {
@@ -442,7 +463,7 @@ fn region_info(conn: &mut Conn, index: u32) -> Result<devfd_vfio::RegionInfo, Vf
             ..Default::default()
         };
         conn.call(CMD_DEVICE_GET_REGION_INFO, &[req.as_bytes()], &[], None)?;
-        // A mappable region's fd: devfd reaches the region through messages (closed here).
+        let fd = conn.fds.pop();
         conn.fds.clear();
         let head: RegionInfo = conn.reply_as(CMD_DEVICE_GET_REGION_INFO)?;
         let wanted = head.argsz.get();
@@ -450,13 +471,12 @@ fn region_info(conn: &mut Conn, index: u32) -> Result<devfd_vfio::RegionInfo, Vf
             argsz = wanted;
             continue;
         }
-        return parse_region_info(&conn.payload).map_err(|e| {
-            ProtocolError::BadReply {
-                command: "DEVICE_GET_REGION_INFO",
-                reason: format!("region {index}: {e}"),
-            }
-            .into()
-        });
+        let info = parse_region_info(&conn.payload).map_err(|e| ProtocolError::BadReply {
+            command: "DEVICE_GET_REGION_INFO",
+            reason: format!("region {index}: {e}"),
+        })?;
+        let fd = fd.filter(|_| info.flags & REGION_FLAG_MMAP != 0);
+        return Ok((info, fd));
     }
     Err(ProtocolError::BadReply {
         command: "DEVICE_GET_REGION_INFO",
@@ -608,6 +628,9 @@ impl Device for Client {
     }
 
     fn shared_memory(&self, region: u32) -> Option<BorrowedFd<'_>> {
+        if let Some((_, fd)) = self.memory.iter().find(|(i, _)| *i == region) {
+            return Some(fd.as_fd());
+        }
         self.dma
             .as_ref()
             .filter(|_| region == DMA_REGION)

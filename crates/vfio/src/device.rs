@@ -245,10 +245,13 @@ fn u32_le(b: &[u8], at: usize) -> u32 {
 /// The description of a VFIO device reported as `info` (by the kernel, or by a vfio-user
 /// server), with `config` its configuration space, and `dma` a DMA window's region (placed
 /// after the device's regions; its offset is set here); also where each region goes.
+/// Regions listed in `mappable` are memory the presentation can map (REGION_MMAP: a
+/// vfio-user server's fd for the whole region); the others are trapped.
 pub fn describe(
     info: &KernelInfo,
     config: &[u8],
     dma: Option<RegionDesc>,
+    mappable: &[u32],
 ) -> Result<(Vec<u8>, Vec<Mapped>), VfioError> {
     let mut d = DeviceDesc::new(Bus::Pci);
     // A short config space (it should be 256 bytes) reads as zeroes, never out of bounds.
@@ -304,10 +307,13 @@ pub fn describe(
         if r.flags & VFIO_REGION_INFO_FLAG_WRITE != 0 {
             flags |= REGION_WRITE;
         }
+        if mappable.contains(&r.index) {
+            flags |= REGION_MMAP;
+        }
         let offset = cursor.next_multiple_of(PAGE_SIZE);
         cursor = offset.saturating_add(r.size);
-        // Trapped: the VFIO device fd cannot back a FUSE passthrough, so its mappable areas
-        // are reached through reads and writes here.
+        // Otherwise trapped: a kernel VFIO device fd cannot back a FUSE passthrough, so its
+        // mappable areas are reached through reads and writes here.
         d.regions.push(RegionDesc {
             index: r.index,
             offset,
@@ -427,7 +433,7 @@ impl VfioDevice {
             None => None,
         };
         let (description, regions) =
-            describe(&info, &config, dma.as_ref().map(|w| w.region_desc(0)))?;
+            describe(&info, &config, dma.as_ref().map(|w| w.region_desc(0)), &[])?;
         let parsed = devfd_format::parse(&description)?;
         let interrupts = Interrupts::new(&parsed);
         let mut eventfds = Vec::new();
@@ -789,7 +795,7 @@ mod tests {
 
     #[test]
     fn edu_is_described_as_the_kernel_reports_it() {
-        let (desc, mapped) = describe(&edu_info(), &edu_config(), None).unwrap();
+        let (desc, mapped) = describe(&edu_info(), &edu_config(), None, &[]).unwrap();
         let d = devfd_format::parse(&desc).unwrap();
         let id = d.pci_id().unwrap();
         assert_eq!((id.vendor, id.device, id.class), (0x1234, 0x11e8, 0x00ff00));
@@ -824,7 +830,7 @@ mod tests {
         assert!(d.device().reset_offset().is_some());
         let mut no_reset = edu_info();
         no_reset.flags = VFIO_DEVICE_FLAGS_PCI;
-        let (desc, _) = describe(&no_reset, &edu_config(), None).unwrap();
+        let (desc, _) = describe(&no_reset, &edu_config(), None, &[]).unwrap();
         assert_eq!(
             devfd_format::parse(&desc).unwrap().device().reset_offset(),
             None
