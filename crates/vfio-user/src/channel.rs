@@ -34,6 +34,9 @@ pub enum RecvError {
     },
     /// The header cannot be trusted (its size, its flags): the stream cannot be followed.
     Header(ProtocolError, MessageHeader),
+    /// More fds came with a message (and those read ahead of it) than devfd holds; they were
+    /// closed and the stream cannot be followed.
+    TooManyFds,
     /// More fds came than the kernel had room for; they were closed.
     FdsTruncated(MessageHeader),
     /// The socket failed.
@@ -50,11 +53,51 @@ struct Pending {
 /// How many bytes one `recvmsg` reads ahead.
 const READ_AHEAD: usize = 64 * 1024;
 
+/// The most fds held for one message and the messages read ahead of it; a peer that sends
+/// more is dropped (it could otherwise exhaust the process's descriptors).
+const MAX_FDS_HELD: usize = 64;
+
 /// Bytes read from the socket but not yet taken.
 struct ReadAhead {
     buf: Box<[u8]>,
     start: usize,
     end: usize,
+    /// Stream position (bytes received before) of `buf[0]`.
+    base: u64,
+    /// Fds that came with a message read ahead, by that message's stream position.
+    held: Vec<(u64, OwnedFd)>,
+}
+
+impl ReadAhead {
+    /// The size a buffered header at stream position `at` announces, if all 16 bytes of it
+    /// are in the buffer.
+    fn size_at(&self, at: u64) -> Option<u64> {
+        let i = usize::try_from(at.checked_sub(self.base)?).ok()?;
+        let raw: &[u8; HEADER_LEN] = self
+            .buf
+            .get(i..i.checked_add(HEADER_LEN)?)?
+            .try_into()
+            .ok()?;
+        Some(u64::from(MessageHeader::unchecked(raw).size))
+    }
+
+    /// The stream position of the message that holds stream byte `last`, walking the
+    /// buffered headers from the current message (at `message`, `size` bytes if known). A
+    /// header that is not whole in the buffer, or announces less than a header, ends the
+    /// walk there.
+    fn message_holding(&self, last: u64, message: u64, size: Option<u64>) -> u64 {
+        let mut at = message;
+        let mut size = size.or_else(|| self.size_at(message));
+        // Each step passes at least one header's bytes, so the walk ends within the buffer.
+        while let Some(n) = size.filter(|&n| n >= HEADER_LEN as u64) {
+            let Some(next) = at.checked_add(n).filter(|&next| next <= last) else {
+                break;
+            };
+            at = next;
+            size = self.size_at(at);
+        }
+        at
+    }
 }
 
 /// A connected socket.
@@ -62,6 +105,8 @@ pub struct Channel {
     socket: UnixStream,
     /// Read ahead; only the connection's reader takes from it.
     rx: Mutex<ReadAhead>,
+    /// The thread that receives (the first to call `recv`).
+    reader: std::sync::OnceLock<std::thread::ThreadId>,
     send_lock: Mutex<()>,
     /// One server-to-client request at a time.
     request_lock: Mutex<()>,
@@ -91,7 +136,10 @@ impl Channel {
                 buf: vec![0u8; READ_AHEAD].into_boxed_slice(),
                 start: 0,
                 end: 0,
+                base: 0,
+                held: Vec::new(),
             }),
+            reader: std::sync::OnceLock::new(),
             send_lock: Mutex::new(()),
             request_lock: Mutex::new(()),
             pending: Mutex::new(Pending::default()),
@@ -116,15 +164,18 @@ impl Channel {
         self.peer_max_xfer.store(max.max(1), Ordering::Relaxed);
     }
 
-    /// Takes `dst.len()` bytes of the stream: first what was read ahead, then from the
-    /// socket, reading ahead up to [`READ_AHEAD`] bytes at a time so that a small message
-    /// costs one `recvmsg`. `Ok(false)` if the peer closed before the first byte. With a stall
-    /// timeout set, waiting before the first byte (`idle_ok`) goes on for ever, but a message
-    /// that stops arriving half-way fails.
+    /// Takes `dst.len()` bytes of the current message (which starts at stream position
+    /// `message`, of `size` bytes once its header is known): first what was read ahead, then
+    /// from the socket, reading ahead up to [`READ_AHEAD`] bytes at a time so that a small
+    /// message costs one `recvmsg`. `Ok(false)` if the peer closed before the first byte. With
+    /// a stall timeout set, waiting before the first byte (`idle_ok`) goes on for ever, but a
+    /// message that stops arriving half-way fails.
     ///
-    /// Fds stay with their message: the kernel ends a read before bytes that carry fds, and
-    /// the socket is read only while the current message needs bytes, so fds a read returns
-    /// came with the current message.
+    /// Fds go to the message they came with. A `recvmsg` returns the fds of the last chunk
+    /// of bytes it read (the kernel stops right after a chunk with fds), and a sender attaches
+    /// a message's fds to its first byte, so they belong to the message holding the read's
+    /// last byte: the current one, or one read ahead, which [`ReadAhead::held`] keeps them for.
+    #[allow(clippy::too_many_arguments)]
     fn take(
         &self,
         rx: &mut ReadAhead,
@@ -132,8 +183,11 @@ impl Channel {
         fds: &mut Vec<OwnedFd>,
         truncated: &mut bool,
         idle_ok: bool,
+        message: u64,
+        size: Option<u64>,
     ) -> Result<bool, RecvError> {
         let mut got = 0;
+        let mut came: Vec<OwnedFd> = Vec::new();
         while got < dst.len() {
             let buffered = rx.end.saturating_sub(rx.start);
             if buffered > 0 {
@@ -149,13 +203,17 @@ impl Channel {
                 got += n;
                 continue;
             }
+            // The buffer is empty: the stream position is its end.
+            rx.base += rx.end as u64;
+            rx.start = 0;
+            rx.end = 0;
             let direct = dst.len() - got >= READ_AHEAD;
             let into = if direct {
                 dst.get_mut(got..).unwrap_or_default()
             } else {
                 &mut rx.buf[..]
             };
-            let (n, ctrunc) = match sys::recv_with_fds(self.socket.as_fd(), into, fds) {
+            let (n, ctrunc) = match sys::recv_with_fds(self.socket.as_fd(), into, &mut came) {
                 Ok(r) => r,
                 Err(e)
                     if matches!(
@@ -179,28 +237,57 @@ impl Channel {
                 };
             }
             if direct {
+                // Inside the current message: its fds.
                 got += n;
+                rx.base += n as u64;
+                fds.append(&mut came);
             } else {
-                rx.start = 0;
                 rx.end = n;
+                if !came.is_empty() {
+                    let last = rx.base + n as u64 - 1;
+                    let owner = rx.message_holding(last, message, size);
+                    if owner == message {
+                        fds.append(&mut came);
+                    } else {
+                        rx.held.extend(came.drain(..).map(|fd| (owner, fd)));
+                    }
+                }
+            }
+            if fds.len() + rx.held.len() > MAX_FDS_HELD {
+                fds.clear();
+                rx.held.clear();
+                return Err(RecvError::TooManyFds);
             }
         }
         Ok(true)
     }
 
     /// Receives one message: its checked header, its payload into `payload` (resized to it)
-    /// and its fds into `fds` (cleared first). A message over `max` bytes is refused.
+    /// and its fds into `fds` (cleared first). A message over `max` bytes is refused. With
+    /// `idle_ok`, waiting for a message to begin is not bounded by the stall timeout.
     pub fn recv(
         &self,
         payload: &mut Vec<u8>,
         fds: &mut Vec<OwnedFd>,
         max: usize,
+        idle_ok: bool,
     ) -> Result<MessageHeader, RecvError> {
         fds.clear();
         let mut rx = self.rx.lock().unwrap_or_else(PoisonError::into_inner);
+        let _ = self.reader.set(std::thread::current().id());
+        let message = rx.base + rx.start as u64;
+        // Fds that came ahead of this message; any for messages already past are closed.
+        let held = std::mem::take(&mut rx.held);
+        for (owner, fd) in held {
+            match owner.cmp(&message) {
+                std::cmp::Ordering::Equal => fds.push(fd),
+                std::cmp::Ordering::Greater => rx.held.push((owner, fd)),
+                std::cmp::Ordering::Less => drop(fd),
+            }
+        }
         let mut raw = [0u8; HEADER_LEN];
         let mut ctrunc = false;
-        if !self.take(&mut rx, &mut raw, fds, &mut ctrunc, true)? {
+        if !self.take(&mut rx, &mut raw, fds, &mut ctrunc, idle_ok, message, None)? {
             return Err(RecvError::Closed);
         }
         let header = match MessageHeader::parse(&raw, max) {
@@ -211,7 +298,8 @@ impl Channel {
             }
         };
         payload.resize(header.payload_len(), 0);
-        match self.take(&mut rx, payload, fds, &mut ctrunc, false) {
+        let size = Some(u64::from(header.size));
+        match self.take(&mut rx, payload, fds, &mut ctrunc, false, message, size) {
             Ok(true) => {}
             Ok(false) => return Err(RecvError::Truncated { got: HEADER_LEN }),
             Err(RecvError::Truncated { got }) => {
@@ -253,6 +341,9 @@ impl Channel {
             flags: flags.into(),
             error: error.into(),
         };
+        if parts.len() > 3 {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
         let mut all: [&[u8]; 4] = [header.as_bytes(), &[], &[], &[]];
         for (slot, p) in all.iter_mut().skip(1).zip(parts) {
             *slot = p;
@@ -327,8 +418,20 @@ impl Channel {
             };
         }
         let name = crate::message::command_name(command);
-        self.send(id, command, FLAGS_COMMAND, 0, parts, &[])
-            .map_err(|e| VfioUserError::io(format!("sending {name}"), e))?;
+        if self.reader_is_me() {
+            // Its reply could only come through this very thread.
+            return Err(VfioUserError::io(
+                format!(
+                    "{name} from the connection's own thread (a device doing DMA by messages inside a register access)"
+                ),
+                io::Error::from_raw_os_error(libc::EDEADLK),
+            ));
+        }
+        if let Err(e) = self.send(id, command, FLAGS_COMMAND, 0, parts, &[]) {
+            // Part of the message may be on the socket: the stream cannot be followed.
+            self.close();
+            return Err(VfioUserError::io(format!("sending {name}"), e));
+        }
         let deadline = Instant::now() + REPLY_TIMEOUT;
         let mut p = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
@@ -360,6 +463,10 @@ impl Channel {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
+    }
+
+    fn reader_is_me(&self) -> bool {
+        self.reader.get() == Some(&std::thread::current().id())
     }
 
     /// The peer's `max_data_xfer_size`.

@@ -33,7 +33,17 @@ struct Conn {
     fds: Vec<OwnedFd>,
     /// The server's `max_data_xfer_size`.
     max_xfer: usize,
+    /// The stream cannot be followed any more (a framing error, a reply out of turn, a
+    /// timeout): every later call fails at once.
+    broken: bool,
 }
+
+/// How long the client waits for a reply, or for a message to finish arriving.
+pub const REPLY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The most server-to-client requests (DMA_READ/DMA_WRITE) one call answers before the
+/// server counts as broken.
+const MAX_REQUESTS_PER_CALL: usize = 1 << 16;
 
 impl Conn {
     /// Sends a command and waits for its reply, serving any DMA_READ/DMA_WRITE the server
@@ -47,37 +57,69 @@ impl Conn {
         dma: Option<&DmaMemory>,
     ) -> Result<(), VfioUserError> {
         let name = command_name(command);
+        if self.broken {
+            return Err(VfioUserError::Closed);
+        }
+        let result = self.call_once(name, command, parts, fds, dma);
+        if let Err(e) = &result
+            && !matches!(e, VfioUserError::Remote { .. })
+        {
+            self.broken = true;
+        }
+        result
+    }
+
+    fn call_once(
+        &mut self,
+        name: &'static str,
+        command: u16,
+        parts: &[&[u8]],
+        fds: &[RawFd],
+        dma: Option<&DmaMemory>,
+    ) -> Result<(), VfioUserError> {
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
         self.channel
             .send(id, command, FLAGS_COMMAND, 0, parts, fds)
             .map_err(|e| VfioUserError::io(format!("sending {name}"), e))?;
-        loop {
-            let header = match self
-                .channel
-                .recv(&mut self.payload, &mut self.fds, MAX_MESSAGE)
-            {
-                Ok(h) => h,
-                Err(
-                    RecvError::Closed | RecvError::Truncated { .. } | RecvError::Stalled { .. },
-                ) => {
-                    return Err(VfioUserError::Closed);
-                }
-                Err(RecvError::Header(e, _)) => return Err(e.into()),
-                Err(RecvError::FdsTruncated(_)) => {
-                    return Err(ProtocolError::BadReply {
-                        command: name,
-                        reason: "more fds than expected".into(),
+        for _ in 0..=MAX_REQUESTS_PER_CALL {
+            let header =
+                match self
+                    .channel
+                    .recv(&mut self.payload, &mut self.fds, MAX_MESSAGE, false)
+                {
+                    Ok(h) => h,
+                    Err(RecvError::Closed | RecvError::Truncated { .. }) => {
+                        return Err(VfioUserError::Closed);
                     }
-                    .into());
-                }
-                Err(RecvError::Io(e)) => {
-                    return Err(VfioUserError::io(
-                        format!("waiting for the reply to {name}"),
-                        e,
-                    ));
-                }
-            };
+                    Err(RecvError::Stalled { .. }) => {
+                        return Err(VfioUserError::io(
+                            format!("waiting for the reply to {name}"),
+                            std::io::Error::from_raw_os_error(libc::ETIMEDOUT),
+                        ));
+                    }
+                    Err(RecvError::TooManyFds) => {
+                        return Err(ProtocolError::BadReply {
+                            command: name,
+                            reason: "far more fds than any reply carries".into(),
+                        }
+                        .into());
+                    }
+                    Err(RecvError::Header(e, _)) => return Err(e.into()),
+                    Err(RecvError::FdsTruncated(_)) => {
+                        return Err(ProtocolError::BadReply {
+                            command: name,
+                            reason: "more fds than expected".into(),
+                        }
+                        .into());
+                    }
+                    Err(RecvError::Io(e)) => {
+                        return Err(VfioUserError::io(
+                            format!("waiting for the reply to {name}"),
+                            e,
+                        ));
+                    }
+                };
             if !header.is_reply() {
                 self.serve_request(&header, dma)?;
                 continue;
@@ -101,6 +143,11 @@ impl Conn {
             }
             return Ok(());
         }
+        Err(ProtocolError::BadReply {
+            command: name,
+            reason: format!("{MAX_REQUESTS_PER_CALL} server requests and still no reply"),
+        }
+        .into())
     }
 
     /// Answers a server-to-client command (DMA_READ/DMA_WRITE into the DMA window).
@@ -213,12 +260,17 @@ impl Client {
 
     /// As [`Self::connect`], over a connected socket; `label` names the server in messages.
     pub fn over(stream: UnixStream, label: &str, dma: Option<u64>) -> Result<Self, VfioUserError> {
+        let channel = Channel::new(stream);
+        channel
+            .set_stall_timeout(REPLY_TIMEOUT)
+            .map_err(|e| VfioUserError::io("setting the socket's timeouts", e))?;
         let mut conn = Conn {
-            channel: Channel::new(stream),
+            channel,
             next_id: 0,
             payload: Vec::with_capacity(4096),
             fds: Vec::new(),
             max_xfer: 1 << 20,
+            broken: false,
         };
         // VERSION.
         let ours = Capabilities {
@@ -281,6 +333,7 @@ impl Client {
                         && r.offset == 0
                         && r.size > 0
                         && r.sparse_areas().is_none()
+                        && whole_and_sealed(fd.as_fd(), r.size)
                     {
                         memory.push((index, fd));
                     }
@@ -449,6 +502,22 @@ impl Client {
     }
 }
 
+/// The largest region size accepted from a server (256 TiB): far above any device's, and
+/// small enough that a description's offsets cannot overflow.
+const MAX_REGION_SIZE: u64 = 1 << 48;
+
+/// Whether a server's region fd can back the device file's mapping: a memfd of at least
+/// `size` bytes, sealed against shrinking (a mapping of a file that shrinks faults with
+/// SIGBUS in every process that maps it).
+fn whole_and_sealed(fd: BorrowedFd<'_>, size: u64) -> bool {
+    let Ok(file) = fd.try_clone_to_owned().map(std::fs::File::from) else {
+        return false;
+    };
+    file.metadata()
+        .is_ok_and(|m| m.is_file() && m.len() >= size)
+        && sys::sealed_against_shrinking(fd)
+}
+
 /// One region's info, growing argsz once when the capabilities do not fit, and the fd that
 /// came with it if the server lets the client map the region.
 fn region_info(
@@ -475,6 +544,17 @@ fn region_info(
             command: "DEVICE_GET_REGION_INFO",
             reason: format!("region {index}: {e}"),
         })?;
+        // Sizes the description can place (a server may claim anything).
+        if info.size > MAX_REGION_SIZE {
+            return Err(ProtocolError::BadReply {
+                command: "DEVICE_GET_REGION_INFO",
+                reason: format!(
+                    "region {index}: size {:#x} above {MAX_REGION_SIZE:#x}",
+                    info.size
+                ),
+            }
+            .into());
+        }
         let fd = fd.filter(|_| info.flags & REGION_FLAG_MMAP != 0);
         return Ok((info, fd));
     }

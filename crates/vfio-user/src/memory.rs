@@ -14,8 +14,11 @@ use crate::wire::*;
 /// How a mapping's bytes are reached.
 #[derive(Debug)]
 enum Backing {
-    /// Mapped from the client's fd.
+    /// Mapped from the client's fd (a memfd sealed against shrinking).
     Mapped(Mapping),
+    /// Read and written with pread/pwrite on the client's fd, which could shrink under a
+    /// mapping: a transfer past its end then fails instead of raising SIGBUS.
+    File(std::fs::File),
     /// Through DMA_READ/DMA_WRITE messages.
     Messages,
 }
@@ -26,11 +29,42 @@ struct Entry {
     size: u64,
     flags: u32,
     backing: Backing,
+    /// Where the mapping starts in a file backing.
+    file_offset: u64,
 }
 
 impl Entry {
     fn end(&self) -> u64 {
         self.address.saturating_add(self.size)
+    }
+}
+
+/// Memory of the client reached from here: mapped, or through its file.
+enum Local<'a> {
+    Mapping(&'a Mapping),
+    /// The file and where the mapping starts in it.
+    File(&'a std::fs::File, u64),
+}
+
+impl Local<'_> {
+    fn read(&self, offset: usize, buf: &mut [u8]) -> bool {
+        use std::os::unix::fs::FileExt;
+        match self {
+            Local::Mapping(m) => m.read(offset, buf),
+            Local::File(f, base) => base
+                .checked_add(offset as u64)
+                .is_some_and(|at| f.read_exact_at(buf, at).is_ok()),
+        }
+    }
+
+    fn write(&self, offset: usize, data: &[u8]) -> bool {
+        use std::os::unix::fs::FileExt;
+        match self {
+            Local::Mapping(m) => m.write(offset, data),
+            Local::File(f, base) => base
+                .checked_add(offset as u64)
+                .is_some_and(|at| f.write_all_at(data, at).is_ok()),
+        }
     }
 }
 
@@ -73,8 +107,16 @@ impl ClientMemory {
                     .metadata()
                     .map_err(|e| e.raw_os_error().unwrap_or(libc::EINVAL))?;
                 let end = offset.checked_add(size).ok_or(libc::EINVAL)?;
-                if meta.file_type().is_file() && meta.len() < end {
+                // Memory comes as a regular file (a memfd, tmpfs or hugetlbfs file); an eventfd,
+                // a socket or a device is not memory to map or to read and write.
+                if !meta.file_type().is_file() {
+                    return Err(libc::ENODEV);
+                }
+                if meta.len() < end {
                     return Err(libc::EINVAL);
+                }
+                if !crate::sys::sealed_against_shrinking(file.as_fd()) {
+                    return self.insert(address, size, flags, Backing::File(file), offset);
                 }
                 Mapping::new(
                     file.as_fd(),
@@ -87,6 +129,18 @@ impl ClientMemory {
             }),
             None => Backing::Messages,
         };
+        self.insert(address, size, flags, backing, offset)
+    }
+
+    /// Adds a mapping with its backing (`offset`: where it starts in a file backing).
+    fn insert(
+        &self,
+        address: u64,
+        size: u64,
+        flags: u32,
+        backing: Backing,
+        offset: u64,
+    ) -> Result<(), Errno> {
         let end = address.checked_add(size).ok_or(libc::EINVAL)?;
         let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
         if entries.len() >= MAX_DMA_MAPS {
@@ -108,6 +162,7 @@ impl ClientMemory {
                 size,
                 flags,
                 backing,
+                file_offset: offset,
             },
         );
         Ok(())
@@ -156,7 +211,7 @@ impl ClientMemory {
         address: u64,
         len: usize,
         need: u32,
-        mut mapped: impl FnMut(&Mapping, usize, usize, usize) -> bool,
+        mut mapped: impl FnMut(Local<'_>, usize, usize, usize) -> bool,
         mut by_message: impl FnMut(u64, usize, usize) -> bool,
     ) -> Result<(), DmaFault> {
         let fault = DmaFault { address, len };
@@ -177,9 +232,10 @@ impl ClientMemory {
                 .unwrap_or(usize::MAX)
                 .min(len - done);
             let ok = match &e.backing {
-                Backing::Mapped(m) => {
-                    usize::try_from(at - e.address).is_ok_and(|offset| mapped(m, offset, done, n))
-                }
+                Backing::Mapped(m) => usize::try_from(at - e.address)
+                    .is_ok_and(|offset| mapped(Local::Mapping(m), offset, done, n)),
+                Backing::File(f) => usize::try_from(at - e.address)
+                    .is_ok_and(|offset| mapped(Local::File(f, e.file_offset), offset, done, n)),
                 Backing::Messages => {
                     drop(entries);
                     by_message(at, done, n)

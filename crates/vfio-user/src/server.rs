@@ -212,11 +212,13 @@ impl IrqRoutes {
                 }
                 let fd = fds.get(vfio as usize).and_then(|v| v.get(vector as usize));
                 if let Some(Some(fd)) = fd {
-                    if let Err(e) = sys::eventfd_signal(fd.as_fd()) {
-                        log::warn!("vfio-user: signalling irq {vfio} vector {vector}: {e}");
-                    }
+                    // Masked before the client hears of it: its UNMASK, which may come at
+                    // once, must land after the automask, never before.
                     if vfio == PCI_INTX_IRQ {
                         device.set_irq_mask(devfd, 0, true);
+                    }
+                    if let Err(e) = sys::eventfd_signal(fd.as_fd()) {
+                        log::warn!("vfio-user: signalling irq {vfio} vector {vector}: {e}");
                     }
                 }
             }
@@ -274,37 +276,43 @@ struct Conn<'s> {
 impl Conn<'_> {
     fn run(&mut self) -> Result<ConnectionEnd, VfioUserError> {
         loop {
-            let header = match self
-                .channel
-                .recv(&mut self.payload, &mut self.fds, MAX_MESSAGE)
-            {
-                Ok(h) => h,
-                Err(RecvError::Closed) => return Ok(ConnectionEnd::Closed),
-                Err(RecvError::Truncated { got }) => {
-                    return Ok(ConnectionEnd::Dropped(format!(
-                        "the client closed the socket {got} bytes into a message"
-                    )));
-                }
-                Err(RecvError::Stalled { got }) => {
-                    return Ok(ConnectionEnd::Dropped(format!(
-                        "the client stopped {got} bytes into a message for {:?}",
-                        self.server.stall_timeout
-                    )));
-                }
-                Err(RecvError::Header(e, h)) => {
-                    // The size cannot be trusted, so neither can anything after it.
-                    let _ = self.channel.reply(&h, e.errno(), &[], &[]);
-                    return Ok(ConnectionEnd::Dropped(format!("message id {}: {e}", h.id)));
-                }
-                Err(RecvError::FdsTruncated(h)) => {
-                    log::warn!("vfio-user: message id {} came with too many fds", h.id);
-                    self.reply(&h, Answer::Err(libc::EINVAL))?;
-                    continue;
-                }
-                Err(RecvError::Io(e)) => {
-                    return Err(VfioUserError::io("receiving from the client", e));
-                }
-            };
+            let header =
+                match self
+                    .channel
+                    .recv(&mut self.payload, &mut self.fds, MAX_MESSAGE, true)
+                {
+                    Ok(h) => h,
+                    Err(RecvError::Closed) => return Ok(ConnectionEnd::Closed),
+                    Err(RecvError::Truncated { got }) => {
+                        return Ok(ConnectionEnd::Dropped(format!(
+                            "the client closed the socket {got} bytes into a message"
+                        )));
+                    }
+                    Err(RecvError::TooManyFds) => {
+                        return Ok(ConnectionEnd::Dropped(
+                            "more fds came with a message than any message takes".into(),
+                        ));
+                    }
+                    Err(RecvError::Stalled { got }) => {
+                        return Ok(ConnectionEnd::Dropped(format!(
+                            "the client stopped {got} bytes into a message for {:?}",
+                            self.server.stall_timeout
+                        )));
+                    }
+                    Err(RecvError::Header(e, h)) => {
+                        // The size cannot be trusted, so neither can anything after it.
+                        let _ = self.channel.reply(&h, e.errno(), &[], &[]);
+                        return Ok(ConnectionEnd::Dropped(format!("message id {}: {e}", h.id)));
+                    }
+                    Err(RecvError::FdsTruncated(h)) => {
+                        log::warn!("vfio-user: message id {} came with too many fds", h.id);
+                        self.reply(&h, Answer::Err(libc::EINVAL))?;
+                        continue;
+                    }
+                    Err(RecvError::Io(e)) => {
+                        return Err(VfioUserError::io("receiving from the client", e));
+                    }
+                };
             if header.is_reply() {
                 // A reply to a DMA_READ/DMA_WRITE this server sent.
                 if !self.channel.deliver_reply(header, &self.payload) {
@@ -396,7 +404,10 @@ impl Conn<'_> {
                 format!("the client proposes vfio-user {major}.{minor}; devfd speaks 0.x"),
             );
         }
-        self.channel.set_peer_max_xfer(caps.max_data_xfer_size);
+        // DMA by messages is chunked by the client's limit, and never above devfd's own
+        // (whose replies devfd must still be able to receive).
+        self.channel
+            .set_peer_max_xfer(caps.max_data_xfer_size.min(MAX_DATA_XFER as u64));
         let ours = Capabilities {
             max_msg_fds: MAX_MSG_FDS as u64,
             max_data_xfer_size: MAX_DATA_XFER as u64,
@@ -677,6 +688,15 @@ impl Conn<'_> {
             |i: u32| data != IRQ_SET_DATA_BOOL || bools.get(i as usize).is_some_and(|&b| b != 0);
         match (action, data) {
             (IRQ_SET_ACTION_TRIGGER, IRQ_SET_DATA_EVENTFD) => {
+                // Only eventfds, made non-blocking: signalling one runs inside the device's
+                // interrupt path and must never block it.
+                if self
+                    .fds
+                    .iter()
+                    .any(|fd| sys::adopt_eventfd(fd.as_fd()).is_err())
+                {
+                    return Answer::Err(libc::EINVAL);
+                }
                 let mut fds: Vec<Option<OwnedFd>> = self.fds.drain(..).map(Some).collect();
                 if fds.is_empty() {
                     fds = std::iter::repeat_with(|| None)

@@ -252,6 +252,32 @@ pub fn eventfd_take(fd: BorrowedFd<'_>) -> u64 {
     if n == 8 { u64::from_ne_bytes(v) } else { 0 }
 }
 
+/// Whether `fd` is a memfd sealed against shrinking, so a mapping of it can never fault
+/// past the file's end (SIGBUS) whatever its other holders do.
+pub fn sealed_against_shrinking(fd: BorrowedFd<'_>) -> bool {
+    // SAFETY: F_GET_SEALS takes no pointer; it fails (EINVAL) on files without seals.
+    let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
+    seals >= 0 && seals & libc::F_SEAL_SHRINK != 0
+}
+
+/// Checks that `fd` is an eventfd and makes it non-blocking, so signalling it can never
+/// block the thread that delivers a device's interrupts (a client could send a full pipe, or
+/// a blocking eventfd at its maximum count).
+pub fn adopt_eventfd(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))?;
+    if link.as_os_str() != "anon_inode:[eventfd]" {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    // SAFETY: F_GETFL/F_SETFL take integer arguments on a descriptor we own.
+    unsafe {
+        let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+        if flags < 0 || libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 /// A new eventfd (close-on-exec, non-blocking).
 pub fn eventfd() -> io::Result<OwnedFd> {
     // SAFETY: eventfd takes no pointers; the fd returned is ours.

@@ -2184,3 +2184,90 @@ fn the_client_describes_and_drives_the_served_edu() {
     drop(client);
     assert_closed(joined(thread));
 }
+
+// ---- fds and read-ahead ----
+
+/// The server reads ahead (one recvmsg takes several small messages), and a recvmsg returns
+/// the fds of the last chunk it read: fds must still go to the message they came with, not
+/// to the one before it. Each burst is sent before the server reads any of it.
+#[test]
+fn fds_stay_with_their_message_when_messages_arrive_together() {
+    let _g = shared();
+    let (mut peer, thread, _device) = connected();
+    // A posted write (no fds) and at once an eventfd registration for INTx.
+    let ev = EventFd::new();
+    let write = access(LIVENESS, BAR0, 4).raw(&7u32.to_le_bytes());
+    let _ = peer.send(REGION_WRITE, NO_REPLY, &write.0, &[]);
+    let id = peer.send(
+        SET_IRQS,
+        0,
+        &irq_set(DATA_EVENTFD | TRIGGER, INTX, 0, 1).0,
+        &[ev.raw()],
+    );
+    let m = peer.next().unwrap();
+    assert_eq!(
+        (m.id, m.flags),
+        (id, REPLY),
+        "SET_IRQS got its eventfd: {m:?}"
+    );
+    assert_eq!(peer.read32(BAR0, LIVENESS), !7, "the posted write was made");
+    peer.write32(BAR0, 0x60, 1);
+    assert_eq!(ev.take(), 1, "INTx reaches the eventfd sent with SET_IRQS");
+    peer.write32(BAR0, 0x64, 1);
+
+    // A DMA_MAP without an fd, then one with: each mapping gets its own backing.
+    let ram = memfd(0x2000);
+    let a = peer.send(DMA_MAP, 0, &dma_map(RW, 0, 0x10_0000, 0x1000).0, &[]);
+    let b = peer.send(
+        DMA_MAP,
+        0,
+        &dma_map(RW, 0, 0x20_0000, 0x2000).0,
+        &[ram.as_raw_fd()],
+    );
+    for id in [a, b] {
+        let m = peer.next().unwrap();
+        assert_eq!((m.id, m.flags), (id, REPLY), "{m:?}");
+    }
+    // Many small messages, then fds on the last: still the last one's.
+    let ev2 = EventFd::new();
+    let mut ids = Vec::new();
+    for i in 0..50u32 {
+        let w = access(LIVENESS, BAR0, 4).raw(&i.to_le_bytes());
+        ids.push(peer.send(REGION_WRITE, 0, &w.0, &[]));
+    }
+    ids.push(peer.send(
+        SET_IRQS,
+        0,
+        &irq_set(DATA_EVENTFD | TRIGGER, INTX, 0, 1).0,
+        &[ev2.raw()],
+    ));
+    for id in ids {
+        let m = peer.next().unwrap();
+        assert_eq!((m.id, m.flags), (id, REPLY), "{m:?}");
+    }
+    peer.unmask_intx();
+    peer.write32(BAR0, 0x60, 1);
+    assert_eq!(ev2.take(), 1);
+    assert_eq!(ev.take(), 0, "the first eventfd was replaced");
+    peer.write32(BAR0, 0x64, 1);
+    assert_closed(end(peer, thread));
+}
+
+/// Only eventfds are signalled, and they are made non-blocking: a pipe (which could block
+/// the device's interrupt path once full) is refused.
+#[test]
+fn set_irqs_takes_eventfds_only() {
+    let _g = shared();
+    let (mut peer, thread, _device) = connected();
+    let (r, w) = std::os::unix::net::UnixStream::pair().unwrap();
+    assert_eq!(
+        peer.err_fds(
+            SET_IRQS,
+            &irq_set(DATA_EVENTFD | TRIGGER, INTX, 0, 1),
+            &[w.as_raw_fd()]
+        ),
+        libc::EINVAL
+    );
+    drop((r, w));
+    assert_closed(end(peer, thread));
+}
