@@ -170,12 +170,12 @@ pub fn split_access(
     let mut at = offset;
     let end = offset.checked_add(len as u64)?;
     while at < end {
-        let left = end - at;
+        let left = end.checked_sub(at)?;
         let width = [8usize, 4, 2, 1]
             .into_iter()
             .find(|&w| widths.allows(w) && w as u64 <= left && at.is_multiple_of(w as u64))?;
-        pieces.push((at - offset, width));
-        at += width as u64;
+        pieces.push((at.checked_sub(offset)?, width));
+        at = at.checked_add(width as u64)?;
     }
     Some(())
 }

@@ -12,12 +12,24 @@
 //! private `sys` module.
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
 
 mod channel;
 mod client;
 mod error;
+#[cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 pub mod layout;
+#[cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 mod memory;
+#[cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 pub mod message;
 mod server;
 mod sys;

@@ -228,23 +228,26 @@ impl ClientMemory {
             if at >= e.end() || e.flags & need != need {
                 return Err(fault);
             }
-            let n = usize::try_from(e.end() - at)
+            // at lies in [e.address, e.end()) and done < len: neither difference wraps.
+            let n = usize::try_from(e.end().saturating_sub(at))
                 .unwrap_or(usize::MAX)
-                .min(len - done);
+                .min(len.saturating_sub(done));
+            let offset = usize::try_from(at.saturating_sub(e.address));
             let ok = match &e.backing {
-                Backing::Mapped(m) => usize::try_from(at - e.address)
-                    .is_ok_and(|offset| mapped(Local::Mapping(m), offset, done, n)),
-                Backing::File(f) => usize::try_from(at - e.address)
+                Backing::Mapped(m) => {
+                    offset.is_ok_and(|offset| mapped(Local::Mapping(m), offset, done, n))
+                }
+                Backing::File(f) => offset
                     .is_ok_and(|offset| mapped(Local::File(f, e.file_offset), offset, done, n)),
                 Backing::Messages => {
                     drop(entries);
                     by_message(at, done, n)
                 }
             };
-            if !ok {
+            if !ok || n == 0 {
                 return Err(fault);
             }
-            done += n;
+            done = done.saturating_add(n);
         }
         Ok(())
     }
@@ -268,10 +271,10 @@ impl ClientMemory {
 
     fn by_message_read(&self, address: u64, buf: &mut [u8]) -> bool {
         let max = usize::try_from(self.channel.peer_max_xfer()).unwrap_or(usize::MAX);
-        let mut done = 0;
+        let mut done = 0usize;
         for chunk in buf.chunks_mut(max.max(1)) {
             let head = DmaAccess {
-                address: (address + done as u64).into(),
+                address: address.wrapping_add(done as u64).into(),
                 count: (chunk.len() as u64).into(),
             };
             match self.channel.request(CMD_DMA_READ, &[head.as_bytes()]) {
@@ -284,17 +287,18 @@ impl ClientMemory {
                     return false;
                 }
             }
-            done += chunk.len();
+            // The pieces lie inside one checked mapping: the addresses never wrap.
+            done = done.saturating_add(chunk.len());
         }
         true
     }
 
     fn by_message_write(&self, address: u64, data: &[u8]) -> bool {
         let max = usize::try_from(self.channel.peer_max_xfer()).unwrap_or(usize::MAX);
-        let mut done = 0;
+        let mut done = 0usize;
         for chunk in data.chunks(max.max(1)) {
             let head = DmaAccess {
-                address: (address + done as u64).into(),
+                address: address.wrapping_add(done as u64).into(),
                 count: (chunk.len() as u64).into(),
             };
             if let Err(e) = self
@@ -304,7 +308,8 @@ impl ClientMemory {
                 log::warn!("DMA_WRITE of {} bytes at {address:#x}: {e}", chunk.len());
                 return false;
             }
-            done += chunk.len();
+            // The pieces lie inside one checked mapping: the addresses never wrap.
+            done = done.saturating_add(chunk.len());
         }
         true
     }
@@ -320,11 +325,12 @@ impl DmaSpace for ClientMemory {
             DMA_FLAG_READ,
             |m, offset, done, n| {
                 let mut b = buf.borrow_mut();
-                b.get_mut(done..done + n).is_some_and(|p| m.read(offset, p))
+                b.get_mut(done..done.saturating_add(n))
+                    .is_some_and(|p| m.read(offset, p))
             },
             |bus, done, n| {
                 let mut b = buf.borrow_mut();
-                b.get_mut(done..done + n)
+                b.get_mut(done..done.saturating_add(n))
                     .is_some_and(|p| self.by_message_read(bus, p))
             },
         )
@@ -335,9 +341,12 @@ impl DmaSpace for ClientMemory {
             address,
             data.len(),
             DMA_FLAG_WRITE,
-            |m, offset, done, n| data.get(done..done + n).is_some_and(|p| m.write(offset, p)),
+            |m, offset, done, n| {
+                data.get(done..done.saturating_add(n))
+                    .is_some_and(|p| m.write(offset, p))
+            },
             |bus, done, n| {
-                data.get(done..done + n)
+                data.get(done..done.saturating_add(n))
                     .is_some_and(|p| self.by_message_write(bus, p))
             },
         )

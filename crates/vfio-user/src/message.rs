@@ -137,12 +137,12 @@ impl Capabilities {
         let text = match data.iter().position(|&b| b == 0) {
             Some(nul)
                 if data
-                    .get(nul + 1..)
+                    .get(nul.saturating_add(1)..)
                     .is_some_and(|rest| rest.iter().any(|&b| b != 0)) =>
             {
                 return Err(bad(format!(
                     "bytes after the terminating NUL at byte {}",
-                    20 + nul
+                    nul.saturating_add(20)
                 )));
             }
             Some(nul) => data.get(..nul).unwrap_or_default(),
@@ -338,7 +338,7 @@ fn no_fds(command: &'static str, fds: usize) -> Result<(), ProtocolError> {
 
 /// The byte offset in the message of payload byte `at`.
 const fn at(payload_offset: usize) -> usize {
-    HEADER_LEN + payload_offset
+    HEADER_LEN.saturating_add(payload_offset)
 }
 
 /// Decodes a client's command: `header` (already checked), its `payload` (exactly
@@ -526,7 +526,7 @@ pub fn decode_command<'a>(
                 if !(1..=8).contains(&count) {
                     return Err(field(
                         "count",
-                        8 + 24 * i + 12,
+                        i.saturating_mul(24).saturating_add(20),
                         count.into(),
                         "must be 1 to 8",
                     ));

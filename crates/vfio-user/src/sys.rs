@@ -89,12 +89,11 @@ pub fn send_with_fds(socket: BorrowedFd<'_>, parts: &[&[u8]], fds: &[RawFd]) -> 
                 skip -= p.len();
                 continue;
             }
-            if n_iov == iovs.len() {
+            let (Some(iov), Some(rest)) = (iovs.get_mut(n_iov), p.get(skip..)) else {
                 return Err(io::Error::from_raw_os_error(libc::EINVAL));
-            }
-            let rest = &p[skip..];
+            };
             skip = 0;
-            iovs[n_iov] = libc::iovec {
+            *iov = libc::iovec {
                 iov_base: rest.as_ptr().cast_mut().cast(),
                 iov_len: rest.len(),
             };
