@@ -200,7 +200,7 @@ pub struct LsArgs {
 #[derive(Debug, Args)]
 pub struct InfoArgs {
     /// The device file.
-    #[arg(required_unless_present_any = ["pci", "vfio"])]
+    #[arg(required_unless_present_any = ["pci", "vfio", "vfio_user"])]
     pub path: Option<PathBuf>,
     /// Show the description devfd builds for a PCI function of this machine (sysfs) instead.
     #[arg(long, value_name = "BDF", conflicts_with = "path")]
@@ -214,6 +214,10 @@ pub struct InfoArgs {
     /// their capabilities, irqs) and the description devfd builds from it.
     #[arg(long, value_name = "BDF", conflicts_with_all = ["path", "pci", "dtb"])]
     pub vfio: Option<String>,
+    /// Show what a vfio-user server reports for its device (regions with their
+    /// capabilities, irqs), as devfd's client source sees it, and the description it builds.
+    #[arg(long, value_name = "SOCKET", conflicts_with_all = ["path", "pci", "dtb", "vfio"])]
+    pub vfio_user: Option<PathBuf>,
     /// Print JSON instead of the tree.
     #[arg(long)]
     pub json: bool,

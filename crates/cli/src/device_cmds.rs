@@ -305,6 +305,9 @@ pub fn info(args: &InfoArgs) -> Result<ExitCode> {
     if let Some(bdf) = &args.vfio {
         return crate::vfio_cmds::info(bdf, args.json);
     }
+    if let Some(socket) = &args.vfio_user {
+        return crate::vfio_user_cmds::info(socket, args.json);
+    }
     if let Some(bdf) = &args.pci {
         return crate::pci_cmds::info(bdf, args.json);
     }

@@ -60,7 +60,8 @@ fn cap_json(c: &Capability) -> serde_json::Value {
     }
 }
 
-fn kernel_json(k: &KernelInfo) -> serde_json::Value {
+/// What a VFIO device's provider (the kernel, or a vfio-user server) reported, as JSON.
+pub fn kernel_json(k: &KernelInfo) -> serde_json::Value {
     json!({
         "bdf": k.bdf,
         "flags": flag_names(k.flags, DEVICE_FLAGS),
@@ -78,9 +79,10 @@ fn kernel_json(k: &KernelInfo) -> serde_json::Value {
     })
 }
 
-fn kernel_text(k: &KernelInfo) -> String {
+/// What a VFIO device's provider (`who`: "the kernel", "the server") reported, as text.
+pub fn kernel_text(k: &KernelInfo, who: &str) -> String {
     let mut out = format!(
-        "{}: VFIO device [{}], {} regions, {} irqs (as the kernel reports them)\n",
+        "{}: VFIO device [{}], {} regions, {} irqs (as {who} reports them)\n",
         k.bdf,
         flag_names(k.flags, DEVICE_FLAGS).join(" "),
         k.num_regions,
@@ -133,7 +135,7 @@ pub fn info(bdf: &str, json_out: bool) -> Result<ExitCode> {
     } else {
         format!(
             "{}\n{}",
-            kernel_text(device.kernel_info()),
+            kernel_text(device.kernel_info(), "the kernel"),
             inspect::render_text(&format!("vfio {bdf}"), &parsed)
         )
     };

@@ -110,6 +110,28 @@ pub fn serve(args: &ServeArgs, path: &Path, demo: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `devfd info --vfio-user SOCKET`: what the server reports, and the description built.
+pub fn info(socket: &Path, json_out: bool) -> Result<ExitCode> {
+    let client = devfd_vfio_user::Client::connect(socket, None)
+        .with_context(|| format!("--vfio-user {}", socket.display()))?;
+    let parsed = devfd_format::parse(client.description()).context("the built description")?;
+    let text = if json_out {
+        let v = serde_json::json!({
+            "server": crate::vfio_cmds::kernel_json(client.server_info()),
+            "description": devfd_tools::inspect::render_json(&parsed),
+        });
+        format!("{}\n", serde_json::to_string_pretty(&v)?)
+    } else {
+        format!(
+            "{}\n{}",
+            crate::vfio_cmds::kernel_text(client.server_info(), "the server"),
+            devfd_tools::inspect::render_text(&format!("vfio-user {}", socket.display()), &parsed)
+        )
+    };
+    crate::commands::stdout(text.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// The devices of the vfio-user servers at `sockets` (`serve --vfio-user-connect`), each with
 /// a DMA window of `dma` bytes if given.
 pub fn connect_devices(sockets: &[PathBuf], dma: Option<u64>) -> Result<Vec<Arc<dyn Device>>> {
