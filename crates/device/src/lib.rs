@@ -81,6 +81,14 @@ pub trait Device: Send + Sync {
     /// Returns the device to its power-on state.
     fn reset(&self) {}
 
+    /// Whether [`Self::reset`] does reset the device. By default, whether the description has
+    /// a reset word (SPEC.md §4.20); a model that resets without offering the word to device
+    /// files says so here, so that presentations with their own reset (vfio-user's
+    /// DEVICE_RESET, which a VMM sends at machine reset) offer it.
+    fn resettable(&self) -> bool {
+        devfd_format::parse(self.description()).is_ok_and(|d| d.device().reset_offset().is_some())
+    }
+
     /// Connects the device's DMA engine to `space` (`None`: back to the device's own
     /// window, if it has one). A presentation that owns the memory a device reaches, such as
     /// a vfio-user server holding its client's DMA_MAP regions, calls this. Returns false if

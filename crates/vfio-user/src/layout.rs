@@ -53,15 +53,16 @@ pub struct Layout {
     pub regions: Vec<Option<RegionSlot>>,
     /// VFIO irq indices 0..5 (None: count 0).
     pub irqs: Vec<Option<IrqSlot>>,
-    /// Whether the device has a reset word.
+    /// Whether the device resets (DEVICE_RESET is offered).
     pub reset: bool,
     /// The device file's address map, for checking accesses as the device file does.
     pub map: RegionMap,
 }
 
 impl Layout {
-    /// The layout of a device with description `bytes`; only PCI devices can be served.
-    pub fn new(bytes: &[u8]) -> Result<Self, VfioUserError> {
+    /// The layout of a device with description `bytes` that resets if `resettable`; only PCI
+    /// devices can be served.
+    pub fn new(bytes: &[u8], resettable: bool) -> Result<Self, VfioUserError> {
         let d = devfd_format::parse(bytes)?;
         if d.bus() != Bus::Pci {
             return Err(VfioUserError::Unservable(format!(
@@ -127,7 +128,7 @@ impl Layout {
         Ok(Layout {
             regions,
             irqs,
-            reset: d.device().reset_offset().is_some(),
+            reset: resettable,
             map: RegionMap::new(&d),
         })
     }

@@ -66,7 +66,7 @@ enum Answer {
 impl Server {
     /// A server for `device`, which must be a PCI device with a configuration-space region.
     pub fn new(device: Arc<dyn Device>) -> Result<Self, VfioUserError> {
-        let layout = Layout::new(device.description())?;
+        let layout = Layout::new(device.description(), device.resettable())?;
         Ok(Server {
             device,
             layout,

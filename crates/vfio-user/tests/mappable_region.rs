@@ -114,6 +114,8 @@ impl Device for RamBar {
 fn a_shared_memory_bar_is_mapped_end_to_end() {
     let device = Arc::new(RamBar::new());
     let server = devfd_vfio_user::Server::new(device.clone()).unwrap();
+    // No reset word and no `resettable`: DEVICE_RESET is not offered.
+    assert!(!server.layout().reset);
     let (ours, theirs) = UnixStream::pair().unwrap();
     let session = std::thread::spawn(move || server.serve_connection(theirs));
     let client = devfd_vfio_user::Client::over(ours, "rambar", None).unwrap();

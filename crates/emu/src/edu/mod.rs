@@ -429,6 +429,12 @@ impl Device for Edu {
         self.shared.work.notify_all();
     }
 
+    /// edu resets (to power-on, dropping a computation under way), though its device file has
+    /// no reset word: its description is QEMU's edu's, which has no reset register.
+    fn resettable(&self) -> bool {
+        true
+    }
+
     fn set_dma_space(&self, space: Option<Arc<dyn DmaSpace>>) -> bool {
         let space = space.or_else(|| self.shared.dma.clone().map(|w| w as Arc<dyn DmaSpace>));
         *self
