@@ -9,11 +9,11 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 use devfd_device::{Device, DeviceError, Interrupts};
 use devfd_emu::{DEFAULT_BUS_ADDRESS, DmaMemory};
-use devfd_vfio::{KernelInfo, KernelIrq, Mapped, parse_region_info};
+use devfd_vfio::{EventfdInterrupts, KernelInfo, KernelIrq, Mapped, parse_region_info};
 use zerocopy::{FromBytes, IntoBytes};
 
 use crate::channel::{Channel, RecvError};
@@ -220,20 +220,13 @@ impl Conn {
     }
 }
 
-struct Shared {
-    interrupts: Interrupts,
-    eventfds: Vec<(u32, u32, OwnedFd)>,
-    stop: OwnedFd,
-}
-
 /// A vfio-user server's device, as a devfd device.
 pub struct Client {
     conn: Mutex<Conn>,
     info: KernelInfo,
     description: Vec<u8>,
     regions: Vec<Mapped>,
-    shared: Arc<Shared>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    irqs: EventfdInterrupts,
     dma: Option<DmaMemory>,
     /// The fds of regions the server lets clients map whole.
     memory: Vec<(u32, OwnedFd)>,
@@ -401,14 +394,8 @@ impl Client {
             conn.call(CMD_DMA_MAP, &[map.as_bytes()], &[fd], None)?;
         }
         let parsed = devfd_format::parse(&description)?;
-        let interrupts = Interrupts::new(&parsed);
-        let mut eventfds = Vec::new();
-        for irq in parsed.interrupts() {
-            for vector in 0..irq.count {
-                let fd = sys::eventfd().map_err(|e| VfioUserError::io("creating an eventfd", e))?;
-                eventfds.push((irq.index, vector, fd));
-            }
-        }
+        let irqs = EventfdInterrupts::new(&parsed, "vfio-user-irq".into())
+            .map_err(|e| VfioUserError::io("setting up the interrupts' eventfds", e))?;
         // Every irq index gets its eventfds now; the server signals whichever the device
         // uses (a device in MSI mode does not raise INTx).
         for index in [
@@ -418,11 +405,7 @@ impl Client {
             PCI_ERR_IRQ,
             PCI_REQ_IRQ,
         ] {
-            let fds: Vec<RawFd> = eventfds
-                .iter()
-                .filter(|(i, _, _)| *i == index)
-                .map(|(_, _, fd)| fd.as_raw_fd())
-                .collect();
+            let fds = irqs.fds_of(index);
             for (chunk_start, chunk) in fds.chunks(max_fds).enumerate() {
                 let set = IrqSet {
                     argsz: (size_of::<IrqSet>() as u32).into(),
@@ -436,24 +419,12 @@ impl Client {
                 }
             }
         }
-        let stop = sys::eventfd().map_err(|e| VfioUserError::io("creating an eventfd", e))?;
-        let shared = Arc::new(Shared {
-            interrupts,
-            eventfds,
-            stop,
-        });
-        let thread_shared = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("vfio-user-irq".into())
-            .spawn(move || deliver(&thread_shared))
-            .map_err(|e| VfioUserError::io("starting the interrupt thread", e))?;
         Ok(Client {
             conn: Mutex::new(conn),
             info,
             description,
             regions,
-            shared,
-            thread: Some(thread),
+            irqs,
             dma,
             memory,
             label: label.to_owned(),
@@ -601,36 +572,6 @@ fn region_read(
     Ok(())
 }
 
-/// The interrupt thread: turns eventfd signals into device-file events until told to stop.
-fn deliver(shared: &Shared) {
-    let mut fds: Vec<BorrowedFd<'_>> = shared
-        .eventfds
-        .iter()
-        .map(|(_, _, fd)| fd.as_fd())
-        .collect();
-    fds.push(shared.stop.as_fd());
-    let stop_at = fds.len() - 1;
-    loop {
-        let ready = match sys::poll_readable(&fds, -1) {
-            Ok(r) => r,
-            Err(e) => {
-                log::error!("vfio-user interrupt thread: poll: {e}");
-                return;
-            }
-        };
-        for i in ready {
-            if i == stop_at {
-                return;
-            }
-            if let Some((index, vector, fd)) = shared.eventfds.get(i)
-                && sys::eventfd_take(fd.as_fd()) > 0
-            {
-                shared.interrupts.raise(*index, *vector);
-            }
-        }
-    }
-}
-
 impl Device for Client {
     fn description(&self) -> &[u8] {
         &self.description
@@ -680,7 +621,7 @@ impl Device for Client {
     }
 
     fn interrupts(&self) -> &Interrupts {
-        &self.shared.interrupts
+        self.irqs.interrupts()
     }
 
     fn set_irq_mask(&self, index: u32, vector: u32, masked: bool) -> Option<()> {
@@ -694,7 +635,7 @@ impl Device for Client {
             };
             self.set_irqs(PCI_INTX_IRQ, action);
         }
-        self.shared.interrupts.set_masked(index, vector, masked)
+        self.irqs.interrupts().set_masked(index, vector, masked)
     }
 
     fn reset(&self) {
@@ -704,7 +645,7 @@ impl Device for Client {
                 log::warn!("{}: DEVICE_RESET: {e}", self.label);
             }
         }
-        self.shared.interrupts.reset();
+        self.irqs.interrupts().reset();
     }
 
     fn shared_memory(&self, region: u32) -> Option<BorrowedFd<'_>> {
@@ -719,14 +660,5 @@ impl Device for Client {
 
     fn kind(&self) -> &str {
         "vfio-user"
-    }
-}
-
-impl Drop for Client {
-    fn drop(&mut self) {
-        let _ = sys::eventfd_signal(self.shared.stop.as_fd());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }

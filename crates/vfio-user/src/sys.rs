@@ -242,15 +242,6 @@ pub fn eventfd_signal(fd: BorrowedFd<'_>) -> io::Result<()> {
     }
 }
 
-/// Reads and resets an eventfd's counter; 0 if it was not signalled (non-blocking fds) or
-/// the read failed.
-pub fn eventfd_take(fd: BorrowedFd<'_>) -> u64 {
-    let mut v = [0u8; 8];
-    // SAFETY: reads at most 8 bytes into a live local.
-    let n = unsafe { libc::read(fd.as_raw_fd(), v.as_mut_ptr().cast(), 8) };
-    if n == 8 { u64::from_ne_bytes(v) } else { 0 }
-}
-
 /// Whether `fd` is a memfd sealed against shrinking, so a mapping of it can never fault
 /// past the file's end (SIGBUS) whatever its other holders do.
 pub fn sealed_against_shrinking(fd: BorrowedFd<'_>) -> bool {
@@ -275,45 +266,4 @@ pub fn adopt_eventfd(fd: BorrowedFd<'_>) -> io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// A new eventfd (close-on-exec, non-blocking).
-pub fn eventfd() -> io::Result<OwnedFd> {
-    // SAFETY: eventfd takes no pointers; the fd returned is ours.
-    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fd is a new descriptor nobody else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-/// Waits until one of `fds` is readable, or `timeout_ms` passes (-1: forever); returns the
-/// indices of the readable ones (and of hung-up ones).
-pub fn poll_readable(fds: &[BorrowedFd<'_>], timeout_ms: i32) -> io::Result<Vec<usize>> {
-    let mut pfds: Vec<libc::pollfd> = fds
-        .iter()
-        .map(|fd| libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
-    loop {
-        // SAFETY: pfds is a live array of pfds.len() pollfds.
-        let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) };
-        if n >= 0 {
-            break;
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
-    Ok(pfds
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| p.revents != 0)
-        .map(|(i, _)| i)
-        .collect())
 }

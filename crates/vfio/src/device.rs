@@ -2,7 +2,7 @@
 //! kernel reports, accesses at each region's VFIO offset, interrupts from eventfds, reset.
 
 use std::fs::File;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -20,6 +20,7 @@ use vfio_bindings::bindings::vfio::{
 
 use crate::caps::{REGION_INFO_LEN, RegionInfo, parse_region_info};
 use crate::dma::DmaWindow;
+use crate::eventfds::EventfdInterrupts;
 use crate::open::Container;
 use crate::{VfioError, ioctl};
 
@@ -167,21 +168,13 @@ const MODE_INTX: u8 = 1;
 const MODE_MSI: u8 = 2;
 const MODE_MSIX: u8 = 3;
 
-struct Shared {
-    interrupts: Interrupts,
-    /// (irq index, vector, eventfd) of every vector devfd delivers.
-    eventfds: Vec<(u32, u32, OwnedFd)>,
-    stop: OwnedFd,
-}
-
 /// A VFIO PCI device served by devfd.
 pub struct VfioDevice {
     info: KernelInfo,
     file: File,
     description: Vec<u8>,
     regions: Vec<Mapped>,
-    shared: Arc<Shared>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    irqs: EventfdInterrupts,
     mode: AtomicU8,
     /// The enable bits the driver last wrote: bit 0 MSI, bit 1 MSI-X.
     driver_msi: AtomicU8,
@@ -435,24 +428,7 @@ impl VfioDevice {
         let (description, regions) =
             describe(&info, &config, dma.as_ref().map(|w| w.region_desc(0)), &[])?;
         let parsed = devfd_format::parse(&description)?;
-        let interrupts = Interrupts::new(&parsed);
-        let mut eventfds = Vec::new();
-        for irq in parsed.interrupts() {
-            for vector in 0..irq.count {
-                let fd = ioctl::eventfd().map_err(VfioError::Thread)?;
-                eventfds.push((irq.index, vector, fd));
-            }
-        }
-        let stop = ioctl::eventfd().map_err(VfioError::Thread)?;
-        let shared = Arc::new(Shared {
-            interrupts,
-            eventfds,
-            stop,
-        });
-        let thread_shared = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name(format!("vfio-irq-{bdf}"))
-            .spawn(move || deliver(&thread_shared))
+        let irqs = EventfdInterrupts::new(&parsed, format!("vfio-irq-{bdf}"))
             .map_err(VfioError::Thread)?;
         let device = VfioDevice {
             msi_cap: find_capability(&config, 0x05),
@@ -461,8 +437,7 @@ impl VfioDevice {
             file,
             description,
             regions,
-            shared,
-            thread: Some(thread),
+            irqs,
             mode: AtomicU8::new(MODE_NONE),
             driver_msi: AtomicU8::new(0),
             mode_lock: Mutex::new(()),
@@ -493,12 +468,7 @@ impl VfioDevice {
     }
 
     fn fds_of(&self, index: u32) -> Vec<i32> {
-        self.shared
-            .eventfds
-            .iter()
-            .filter(|(i, _, _)| *i == index)
-            .map(|(_, _, fd)| fd.as_raw_fd())
-            .collect()
+        self.irqs.fds_of(index)
     }
 
     /// Registers the eventfds of irq `index` (all its vectors); false if it has none or the
@@ -602,36 +572,6 @@ impl VfioDevice {
     }
 }
 
-/// The interrupt thread: turns eventfd signals into device-file events until told to stop.
-fn deliver(shared: &Shared) {
-    let mut fds: Vec<BorrowedFd<'_>> = shared
-        .eventfds
-        .iter()
-        .map(|(_, _, fd)| fd.as_fd())
-        .collect();
-    fds.push(shared.stop.as_fd());
-    let stop_at = fds.len() - 1;
-    loop {
-        let ready = match ioctl::poll_readable(&fds, -1) {
-            Ok(r) => r,
-            Err(e) => {
-                log::error!("vfio interrupt thread: poll: {e}");
-                return;
-            }
-        };
-        for i in ready {
-            if i == stop_at {
-                return;
-            }
-            if let Some((index, vector, fd)) = shared.eventfds.get(i)
-                && ioctl::eventfd_take(fd.as_fd()) > 0
-            {
-                shared.interrupts.raise(*index, *vector);
-            }
-        }
-    }
-}
-
 impl Device for VfioDevice {
     fn description(&self) -> &[u8] {
         &self.description
@@ -669,7 +609,7 @@ impl Device for VfioDevice {
     }
 
     fn interrupts(&self) -> &Interrupts {
-        &self.shared.interrupts
+        self.irqs.interrupts()
     }
 
     fn set_irq_mask(&self, index: u32, vector: u32, masked: bool) -> Option<()> {
@@ -685,7 +625,7 @@ impl Device for VfioDevice {
                 log::warn!("{}: INTx mask {masked}: {e}", self.info.bdf);
             }
         }
-        self.shared.interrupts.set_masked(index, vector, masked)
+        self.irqs.interrupts().set_masked(index, vector, masked)
     }
 
     fn reset(&self) {
@@ -701,7 +641,7 @@ impl Device for VfioDevice {
         // A reset function has MSI and MSI-X disabled: back to INTx, all vectors idle.
         self.driver_msi.store(0, Ordering::Release);
         self.switch_mode(MODE_INTX);
-        self.shared.interrupts.reset();
+        self.irqs.interrupts().reset();
     }
 
     fn shared_memory(&self, region: u32) -> Option<BorrowedFd<'_>> {
@@ -721,12 +661,7 @@ impl Drop for VfioDevice {
         for index in [INTX, MSI, MSIX, ERR, REQ] {
             self.disable(index);
         }
-        let one = 1u64.to_ne_bytes();
-        // SAFETY: writes 8 bytes from a live local to our own eventfd.
-        unsafe { libc::write(self.shared.stop.as_raw_fd(), one.as_ptr().cast(), 8) };
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        // The interrupt thread stops when `irqs` is dropped, after this.
     }
 }
 

@@ -210,6 +210,13 @@ pub(crate) fn eventfd() -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// Adds 1 to an eventfd's counter (a non-blocking eventfd never blocks on it).
+pub(crate) fn eventfd_signal(fd: BorrowedFd<'_>) {
+    let one = 1u64.to_ne_bytes();
+    // SAFETY: writes 8 bytes from a live local.
+    unsafe { libc::write(fd.as_raw_fd(), one.as_ptr().cast(), 8) };
+}
+
 /// Reads and clears an eventfd's counter; 0 if it was not signalled.
 pub(crate) fn eventfd_take(fd: BorrowedFd<'_>) -> u64 {
     let mut value = 0u64;

@@ -18,6 +18,7 @@ pub mod caps;
 mod device;
 mod dma;
 mod error;
+mod eventfds;
 #[allow(unsafe_code)]
 mod ioctl;
 mod open;
@@ -29,6 +30,7 @@ pub use device::{
 };
 pub use dma::{DMA_REGION, DmaWindow, parse_iova_ranges, place};
 pub use error::VfioError;
+pub use eventfds::EventfdInterrupts;
 pub use open::{Container, SYSFS_PCI, bound_driver, iommu_group};
 
 /// Opens every function of `bdfs` in one container (each with a DMA window of `dma` bytes if
