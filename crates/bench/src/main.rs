@@ -322,25 +322,9 @@ fn is_mount_point(dir: &Path) -> bool {
 /// One operation timed by the caller of [`measure`]: returns its duration in nanoseconds.
 type Op<'a> = &'a mut dyn FnMut() -> R<u64>;
 
-/// Runs each op `warm` times, then `rounds` rounds of `per_round` each, interleaved.
+/// [`devfd_bench::stats::measure`] over ops of different closure types.
 fn measure(warm: usize, rounds: usize, per_round: usize, ops: &mut [Op<'_>]) -> R<Vec<Samples>> {
-    for op in ops.iter_mut() {
-        for _ in 0..warm {
-            op()?;
-        }
-    }
-    let mut samples: Vec<Samples> = ops
-        .iter()
-        .map(|_| Samples::with_capacity(rounds * per_round))
-        .collect();
-    for _ in 0..rounds {
-        for (op, s) in ops.iter_mut().zip(samples.iter_mut()) {
-            for _ in 0..per_round {
-                s.push(op()?);
-            }
-        }
-    }
-    Ok(samples)
+    devfd_bench::stats::measure(warm, rounds, per_round, ops)
 }
 
 fn ns(t: Instant) -> u64 {

@@ -91,3 +91,34 @@ impl Samples {
         if ns == 0.0 { 0.0 } else { bytes as f64 / ns }
     }
 }
+
+/// Runs each op (one timed operation, returning its duration in nanoseconds) `warm` times,
+/// then `rounds` rounds of `per_round` each, the ops interleaved round by round so that a
+/// change in the machine's load touches every op alike.
+pub fn measure<O, E>(
+    warm: usize,
+    rounds: usize,
+    per_round: usize,
+    ops: &mut [O],
+) -> Result<Vec<Samples>, E>
+where
+    O: FnMut() -> Result<u64, E>,
+{
+    for op in ops.iter_mut() {
+        for _ in 0..warm {
+            op()?;
+        }
+    }
+    let mut samples: Vec<Samples> = ops
+        .iter()
+        .map(|_| Samples::with_capacity(rounds * per_round))
+        .collect();
+    for _ in 0..rounds {
+        for (op, s) in ops.iter_mut().zip(samples.iter_mut()) {
+            for _ in 0..per_round {
+                s.push(op()?);
+            }
+        }
+    }
+    Ok(samples)
+}

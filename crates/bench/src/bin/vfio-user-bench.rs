@@ -33,7 +33,7 @@ use std::time::Instant;
 
 use devfd_bench::affinity::{self, Placement, place};
 use devfd_bench::floor::Floor;
-use devfd_bench::stats::Samples;
+use devfd_bench::stats::{Samples, measure};
 use devfd_device::Device;
 use vfio_bindings::bindings::vfio::{
     VFIO_IRQ_INFO_EVENTFD, VFIO_PCI_BAR0_REGION_INDEX, VFIO_PCI_CONFIG_REGION_INDEX,
@@ -360,27 +360,6 @@ fn rust_vmm_server(path: &Path) -> R<JoinHandle<()>> {
 
 /// One operation timed by itself: returns its duration in nanoseconds.
 type Op<'a> = Box<dyn FnMut() -> R<u64> + 'a>;
-
-/// Runs each op `warm` times, then `rounds` rounds of `per_round` each, interleaved.
-fn measure(warm: usize, rounds: usize, per_round: usize, ops: &mut [Op<'_>]) -> R<Vec<Samples>> {
-    for op in ops.iter_mut() {
-        for _ in 0..warm {
-            op()?;
-        }
-    }
-    let mut samples: Vec<Samples> = ops
-        .iter()
-        .map(|_| Samples::with_capacity(rounds * per_round))
-        .collect();
-    for _ in 0..rounds {
-        for (op, s) in ops.iter_mut().zip(samples.iter_mut()) {
-            for _ in 0..per_round {
-                s.push(op()?);
-            }
-        }
-    }
-    Ok(samples)
-}
 
 /// `pread` of 4 bytes at `at`, timed; it must return `want` if given.
 fn pread4(f: &File, at: u64, want: Option<u32>) -> R<u64> {
